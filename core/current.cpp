@@ -1,0 +1,23 @@
+#include "core/current.hpp"
+
+#include "core/process.hpp"
+
+namespace lunatic::core {
+
+namespace {
+thread_local Process *tl_process = nullptr;
+thread_local Worker *tl_worker = nullptr;
+thread_local std::string tl_error_detail;
+}  // namespace
+
+__attribute__((noinline)) Process *current_process() noexcept { return tl_process; }
+__attribute__((noinline)) void set_current_process(Process *p) noexcept { tl_process = p; }
+__attribute__((noinline)) Worker *current_worker() noexcept { return tl_worker; }
+__attribute__((noinline)) void set_current_worker(Worker *w) noexcept { tl_worker = w; }
+
+__attribute__((noinline)) std::string &error_detail() noexcept {
+    Process *p = tl_process;
+    return p ? p->error_detail : tl_error_detail;
+}
+
+}  // namespace lunatic::core

@@ -1,0 +1,205 @@
+#include "core/process.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <thread>
+
+#include "core/current.hpp"
+#include "core/runtime.hpp"
+#include "core/worker.hpp"
+
+namespace lunatic::core {
+
+void ThreadWakeup::signal() {
+    {
+        std::lock_guard lock(mutex);
+        signaled = true;
+    }
+    cv.notify_one();
+}
+
+void ThreadWakeup::wait(const Clock::time_point *deadline) {
+    std::unique_lock lock(mutex);
+    if (deadline)
+        cv.wait_until(lock, *deadline, [this] { return signaled; });
+    else
+        cv.wait(lock, [this] { return signaled; });
+    signaled = false;
+}
+
+Process::Process(Runtime &rt, uint64_t id_, bool is_thread_)
+    : runtime(rt), id(id_), is_thread(is_thread_) {
+    if (is_thread) thread_wakeup = std::make_unique<ThreadWakeup>();
+}
+
+Process::~Process() { std::free(capture); }
+
+namespace {
+
+// Parks the calling process until a sender, a timer or a kill makes it ready.
+// self.lock is held on entry and on return (it is released while parked).
+void wait(Process &self, WaitKind kind, const TagFilter &filter, const Clock::time_point *deadline) {
+    self.state.store(RunState::waiting, std::memory_order_relaxed);
+    self.wait_kind = kind;
+    self.wait_filter = filter;
+    ++self.wait_seq;
+    if (self.is_thread) {
+        self.lock.unlock();
+        self.thread_wakeup->wait(deadline);
+        self.lock.lock();
+        self.state.store(RunState::running, std::memory_order_relaxed);
+        return;
+    }
+    if (deadline) current_worker()->add_timer(*deadline, &self, self.wait_seq);
+    SwitchRequest park{SwitchRequest::park};
+    switch_to_worker(self, park);  // the worker releases self.lock once we are off the CPU
+    self.lock.lock();
+}
+
+[[noreturn]] void overflow_beyond_red_zone(Process &self) {
+    std::fprintf(stderr,
+                 "lunatic: process %llu overflowed its %zu-byte stack beyond the red zone; "
+                 "memory of other processes may be corrupted: aborting\n",
+                 static_cast<unsigned long long>(self.id), self.stack.usable);
+    std::abort();
+}
+
+}  // namespace
+
+void switch_to_worker(Process &self, SwitchRequest &request) {
+    // A pooled stack has no guard page: its stack pointer is checked at every
+    // switch instead (a canary would commit a second page per process).
+    const char *sp = static_cast<const char *>(__builtin_frame_address(0));
+    if (!self.stack.guarded && sp < self.stack.limit() && request.kind != SwitchRequest::exit) {
+        if (sp < self.stack.base) overflow_beyond_red_zone(self);
+        if (request.kind == SwitchRequest::park) self.lock.unlock();
+        if (request.kind == SwitchRequest::spawn) self.runtime.schedule(request.child);
+        self.exit_reason = ExitReason::stack_overflow;
+        request = SwitchRequest{SwitchRequest::exit};
+    }
+    exception_state_leave(&self.exceptions);
+    transfer_t back = jump_context(self.return_context, &request);
+    self.return_context = back.fctx;
+    exception_state_enter(&self.exceptions);
+}
+
+void fiber_main(transfer_t from_worker) {
+    Process &self = *static_cast<Process *>(from_worker.data);
+    self.return_context = from_worker.fctx;
+    exception_state_enter(&self.exceptions);
+    int code;
+    try {
+        code = self.entry(self.capture, self.capture_len, self.user);
+    } catch (const std::exception &e) {
+        code = -1;
+        self.fail_message = std::string("uncaught exception: ") + e.what();
+    } catch (...) {
+        // Also what the typed layer's kill unwinding ends in.
+        code = -1;
+        self.fail_message = "uncaught exception";
+    }
+    self.exit_code = code;
+    if (self.killed.load(std::memory_order_relaxed))
+        self.exit_reason = ExitReason::killed;
+    else if (code != 0)
+        self.exit_reason = ExitReason::failed;
+    SwitchRequest exit{SwitchRequest::exit};
+    switch_to_worker(self, exit);
+    std::abort();  // an exited fiber is never resumed
+}
+
+Status receive(Process &self, const TagFilter &filter, int64_t timeout_ns, Message **out) {
+    Clock::time_point deadline{};
+    const bool has_deadline = timeout_ns > 0;
+    if (has_deadline) deadline = Clock::now() + std::chrono::nanoseconds(timeout_ns);
+    self.lock.lock();
+    for (;;) {
+        if (self.killed.load(std::memory_order_relaxed)) {
+            self.lock.unlock();
+            return Status::killed;
+        }
+        if (Message *m = self.mailbox.take(filter)) {
+            self.lock.unlock();
+            *out = m;
+            return Status::ok;
+        }
+        if (timeout_ns == 0 || (has_deadline && Clock::now() >= deadline)) {
+            self.lock.unlock();
+            return Status::timed_out;
+        }
+        wait(self, WaitKind::message, filter, has_deadline ? &deadline : nullptr);
+    }
+}
+
+Status yield(Process &self) {
+    if (self.killed.load(std::memory_order_relaxed)) return Status::killed;
+    if (self.is_thread) {
+        std::this_thread::yield();
+    } else {
+        SwitchRequest request{SwitchRequest::yield};
+        switch_to_worker(self, request);
+    }
+    return self.killed.load(std::memory_order_relaxed) ? Status::killed : Status::ok;
+}
+
+Status sleep(Process &self, int64_t duration_ns) {
+    if (duration_ns <= 0) return yield(self);
+    const Clock::time_point deadline = Clock::now() + std::chrono::nanoseconds(duration_ns);
+    self.lock.lock();
+    for (;;) {
+        if (self.killed.load(std::memory_order_relaxed)) {
+            self.lock.unlock();
+            return Status::killed;
+        }
+        if (Clock::now() >= deadline) {
+            self.lock.unlock();
+            return Status::ok;
+        }
+        wait(self, WaitKind::sleep, TagFilter{}, &deadline);
+    }
+}
+
+namespace {
+void make_ready(Process &target) {
+    if (target.is_thread)
+        target.thread_wakeup->signal();
+    else
+        target.runtime.schedule(&target);
+}
+}  // namespace
+
+Status deliver(Process &target, Message *message) {
+    target.lock.lock();
+    if (target.state.load(std::memory_order_relaxed) == RunState::finished) {
+        target.lock.unlock();
+        return Status::no_process;
+    }
+    target.mailbox.push(message);
+    const bool wake = target.state.load(std::memory_order_relaxed) == RunState::waiting &&
+                      target.wait_kind == WaitKind::message && target.wait_filter.accepts(*message);
+    if (wake) target.state.store(RunState::ready, std::memory_order_relaxed);
+    target.lock.unlock();
+    if (wake) make_ready(target);
+    return Status::ok;
+}
+
+void kill(Process &target) {
+    target.killed.store(true, std::memory_order_relaxed);
+    target.lock.lock();
+    const bool wake = target.state.load(std::memory_order_relaxed) == RunState::waiting;
+    if (wake) target.state.store(RunState::ready, std::memory_order_relaxed);
+    target.lock.unlock();
+    if (wake) make_ready(target);
+}
+
+void timer_expired(Process &target, uint64_t wait_seq) {
+    target.lock.lock();
+    const bool wake = target.state.load(std::memory_order_relaxed) == RunState::waiting &&
+                      target.wait_seq == wait_seq;
+    if (wake) target.state.store(RunState::ready, std::memory_order_relaxed);
+    target.lock.unlock();
+    if (wake) make_ready(target);
+}
+
+}  // namespace lunatic::core

@@ -1,0 +1,154 @@
+// Process: one lightweight process — a fiber (or an attached OS thread) with
+// its mailbox — and the runtime calls a process makes on itself: receive,
+// yield, sleep.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "core/context.hpp"
+#include "core/entry_registry.hpp"
+#include "core/mailbox.hpp"
+#include "core/spinlock.hpp"
+#include "core/stack_pool.hpp"
+#include "core/status.hpp"
+
+namespace lunatic::core {
+
+class Runtime;
+class Process;
+
+using Clock = std::chrono::steady_clock;
+
+enum class RunState : uint8_t {
+    created,   // spawned, never run
+    ready,     // in a run queue
+    running,
+    waiting,   // parked in receive or sleep
+    finished,
+};
+
+enum class WaitKind : uint8_t { message, sleep };
+
+enum class ExitReason : uint8_t { normal, failed, killed, stack_overflow };
+
+// What a fiber asks of its worker when it switches out.
+struct SwitchRequest {
+    enum Kind : uint8_t { yield, park, spawn, exit } kind;
+    Process *child = nullptr;  // spawn: run this one now, the parent right after
+};
+
+// An attached OS thread blocks on this instead of switching.
+struct ThreadWakeup {
+    std::mutex mutex;
+    std::condition_variable cv;
+    bool signaled = false;
+
+    void signal();
+    // Returns when signalled (or spuriously) or at the deadline.
+    void wait(const Clock::time_point *deadline);
+};
+
+class Process {
+public:
+    Process(Runtime &runtime, uint64_t id, bool is_thread);
+    ~Process();
+    Process(const Process &) = delete;
+    Process &operator=(const Process &) = delete;
+
+    void retain() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+    void release() noexcept {
+        if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+    }
+
+    // ---- identity
+    Runtime &runtime;
+    const uint64_t id;
+    const bool is_thread;
+
+    // ---- scheduling; touched by the worker that runs the process
+    fcontext_t context = nullptr;         // where to resume the fiber
+    fcontext_t return_context = nullptr;  // the worker running it, while it runs
+    Process *run_next = nullptr;          // run-queue link
+    Stack stack;
+    int32_t pinned_worker = -1;
+    uint32_t last_worker = 0;
+    bool started = false;
+    ExceptionState exceptions;
+
+    // ---- mailbox and wait state, under lock
+    Spinlock lock;
+    Mailbox mailbox;
+    std::atomic<RunState> state{RunState::created};
+    WaitKind wait_kind = WaitKind::message;
+    TagFilter wait_filter;     // points into the waiting receiver's frame
+    uint64_t wait_seq = 0;     // tells a timer of this wait from one of an older wait
+    std::atomic<bool> killed{false};
+    std::unique_ptr<ThreadWakeup> thread_wakeup;  // attached threads only
+
+    // ---- entry and outcome
+    Entry entry = nullptr;
+    uint8_t *capture = nullptr;
+    std::size_t capture_len = 0;
+    void *user = nullptr;
+    void (*user_free)(void *) = nullptr;
+    int exit_code = 0;
+    ExitReason exit_reason = ExitReason::normal;
+    std::string fail_message;  // set by lunatic_fail or an escaping exception
+    std::string error_detail;  // lunatic_errmsg of this process
+
+private:
+    std::atomic<uint32_t> refs_{1};
+};
+
+// Holds a reference to a process for a scope.
+class ProcessRef {
+public:
+    ProcessRef() = default;
+    explicit ProcessRef(Process *adopted) noexcept : p_(adopted) {}
+    ProcessRef(ProcessRef &&o) noexcept : p_(o.p_) { o.p_ = nullptr; }
+    ProcessRef &operator=(ProcessRef &&o) noexcept {
+        std::swap(p_, o.p_);
+        return *this;
+    }
+    ~ProcessRef() {
+        if (p_) p_->release();
+    }
+    Process *get() const noexcept { return p_; }
+    Process *operator->() const noexcept { return p_; }
+    explicit operator bool() const noexcept { return p_ != nullptr; }
+
+private:
+    Process *p_ = nullptr;
+};
+
+// ---- calls a process makes on itself (self is the calling process)
+
+// timeout_ns: 0 polls, negative waits forever.
+Status receive(Process &self, const TagFilter &filter, int64_t timeout_ns, Message **out);
+Status yield(Process &self);
+Status sleep(Process &self, int64_t duration_ns);
+
+// Puts a message in target's mailbox and wakes target if it waits for it.
+// no_process if target has finished (the message then still belongs to the caller).
+Status deliver(Process &target, Message *message);
+
+// Fails target at its next runtime call, waking it if it waits.
+void kill(Process &target);
+
+// Wakes target if it is still in the wait numbered wait_seq (a timed receive or a sleep).
+void timer_expired(Process &target, uint64_t wait_seq);
+
+// Entry point of every fiber (passed to make_context).
+void fiber_main(transfer_t from_worker);
+
+// A fiber leaves the CPU to its worker; returns when it is resumed.
+void switch_to_worker(Process &self, SwitchRequest &request);
+
+}  // namespace lunatic::core

@@ -1,0 +1,53 @@
+#include "core/process_table.hpp"
+
+#include <mutex>
+
+namespace lunatic::core {
+
+bool ProcessTable::insert(Process *p) noexcept {
+    Shard &s = shard(p->id);
+    std::lock_guard lock(s.lock);
+    try {
+        s.map.emplace(p->id, p);
+    } catch (...) {
+        return false;
+    }
+    return true;
+}
+
+ProcessRef ProcessTable::find(uint64_t id) noexcept {
+    Shard &s = shard(id);
+    std::lock_guard lock(s.lock);
+    auto it = s.map.find(id);
+    if (it == s.map.end()) return ProcessRef();
+    it->second->retain();
+    return ProcessRef(it->second);
+}
+
+void ProcessTable::remove(uint64_t id) noexcept {
+    Process *p = nullptr;
+    {
+        Shard &s = shard(id);
+        std::lock_guard lock(s.lock);
+        auto it = s.map.find(id);
+        if (it == s.map.end()) return;
+        p = it->second;
+        s.map.erase(it);
+    }
+    p->release();
+}
+
+std::vector<ProcessRef> ProcessTable::snapshot() {
+    std::vector<ProcessRef> all;
+    for (Shard &s : shards_) {
+        std::lock_guard lock(s.lock);
+        all.reserve(all.size() + s.map.size());
+        for (auto &[id, p] : s.map) {
+            p->retain();
+            all.emplace_back(p);
+        }
+    }
+    return all;
+}
+
+}  // namespace lunatic::core

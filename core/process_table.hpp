@@ -1,0 +1,36 @@
+// ProcessTable: the live processes of a runtime by id, for O(1) lookup from
+// any thread. Sharded so that spawns and sends on different workers rarely
+// meet on one lock. The table owns one reference to each process it holds.
+#pragma once
+
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+#include "core/process.hpp"
+#include "core/spinlock.hpp"
+
+namespace lunatic::core {
+
+class ProcessTable {
+public:
+    // Takes over the caller's reference. false when out of memory.
+    bool insert(Process *p) noexcept;
+    // A new reference to the process, or empty.
+    ProcessRef find(uint64_t id) noexcept;
+    // Drops the table's reference.
+    void remove(uint64_t id) noexcept;
+    // References to every process in the table.
+    std::vector<ProcessRef> snapshot();
+
+private:
+    static constexpr std::size_t kShards = 64;
+    struct alignas(64) Shard {
+        Spinlock lock;
+        std::unordered_map<uint64_t, Process *> map;
+    };
+    Shard &shard(uint64_t id) noexcept { return shards_[id % kShards]; }
+    Shard shards_[kShards];
+};
+
+}  // namespace lunatic::core

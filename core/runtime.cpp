@@ -1,0 +1,260 @@
+#include "core/runtime.hpp"
+
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <thread>
+
+#include "core/current.hpp"
+#include "core/worker.hpp"
+
+namespace lunatic::core {
+
+namespace {
+
+constexpr std::size_t kDefaultStack = 64 * 1024;
+// About 20-60 µs of spinning on this class of machine: less than the ~30 µs a
+// sleeping vCPU takes to wake, so a worker that just ran out of work is still
+// there for the reply that usually follows.
+constexpr uint32_t kDefaultIdleSpins = 4096;
+
+uint64_t random_node_id() {
+    std::random_device device;
+    std::seed_seq seed{device(), device(), device(), device(),
+                       static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count())};
+    std::mt19937_64 rng(seed);
+    uint64_t id;
+    do id = rng(); while (id == 0);
+    return id;
+}
+
+}  // namespace
+
+Runtime::Runtime(const RuntimeOptions &o)
+    : node_id_(random_node_id()),
+      idle_spins_(o.idle_spins ? o.idle_spins : kDefaultIdleSpins),
+      log_(o.log, o.log_user),
+      stacks_(std::make_unique<StackPool>(o.default_stack_size ? o.default_stack_size : kDefaultStack)) {}
+
+Runtime::~Runtime() = default;
+
+Status Runtime::create(const RuntimeOptions &options, Runtime **out) {
+    uint32_t n = options.workers;
+    if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
+    if (n > 1024) return Status::invalid_argument;
+    Runtime *rt = nullptr;
+    try {
+        rt = new Runtime(options);
+        rt->workers_.reserve(n);
+        for (uint32_t i = 0; i < n; ++i) rt->workers_.push_back(std::make_unique<Worker>(*rt, i));
+        for (auto &w : rt->workers_) w->start();
+    } catch (...) {
+        if (rt) {
+            for (auto &w : rt->workers_) w->stop_and_join();
+            delete rt;
+        }
+        return Status::no_memory;
+    }
+    *out = rt;
+    return Status::ok;
+}
+
+void Runtime::release() noexcept {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+}
+
+Status Runtime::destroy() {
+    Process *self = current_process();
+    if (self && !self->is_thread) return Status::bad_state;
+    if (self && &self->runtime == this) detach(*self);
+
+    stopping_.store(true, std::memory_order_seq_cst);
+    for (ProcessRef &p : table_.snapshot()) kill(*p.get());
+    {
+        std::unique_lock lock(drained_mutex_);
+        drained_cv_.wait(lock, [this] { return live_fibers_.load(std::memory_order_acquire) == 0; });
+    }
+    for (auto &w : workers_) w->stop_and_join();
+    workers_.clear();
+    stacks_.reset();
+    release();
+    return Status::ok;
+}
+
+ProcessRef Runtime::lookup(Pid pid) noexcept {
+    if (pid.node != node_id_) return ProcessRef();
+    return table_.find(pid.id);
+}
+
+Status Runtime::spawn(const SpawnRequest &r, Pid *out) {
+    if (stopping_.load(std::memory_order_relaxed)) return Status::killed;
+    if (!r.entry) return Status::invalid_argument;
+    if (r.worker >= static_cast<int32_t>(workers_.size()) || r.worker < kCurrentWorker)
+        return Status::invalid_argument;
+
+    Worker *here = current_worker();
+    if (here && &here->runtime() != this) here = nullptr;
+    Process *parent = current_process();
+
+    Process *p = new (std::nothrow) Process(*this, next_id_.fetch_add(1, std::memory_order_relaxed), false);
+    if (!p) return Status::no_memory;
+    if (!stacks_->allocate(r.stack_size, r.guard_page, here ? &here->stack_cache() : nullptr, &p->stack)) {
+        delete p;
+        return Status::no_memory;
+    }
+    if (r.capture_len) {
+        p->capture = static_cast<uint8_t *>(std::malloc(r.capture_len));
+        if (!p->capture) {
+            stacks_->release(p->stack, here ? &here->stack_cache() : nullptr);
+            delete p;
+            return Status::no_memory;
+        }
+        std::memcpy(p->capture, r.capture, r.capture_len);
+        p->capture_len = r.capture_len;
+    }
+    p->entry = r.entry;
+    p->user = r.user;
+    p->user_free = r.user_free;
+    if (r.worker == kCurrentWorker)
+        p->pinned_worker = here ? static_cast<int32_t>(here->index()) : 0;
+    else
+        p->pinned_worker = r.worker;
+    p->last_worker = here ? here->index()
+                          : next_worker_.fetch_add(1, std::memory_order_relaxed) % worker_count();
+
+    if (!table_.insert(p)) {
+        stacks_->release(p->stack, here ? &here->stack_cache() : nullptr);
+        delete p;
+        return Status::no_memory;
+    }
+    process_count_.fetch_add(1, std::memory_order_relaxed);
+    live_fibers_.fetch_add(1, std::memory_order_relaxed);
+    // destroy() sets stopping_ before it snapshots the table: a process
+    // inserted after that snapshot sees the flag here.
+    if (stopping_.load(std::memory_order_seq_cst)) p->killed.store(true, std::memory_order_relaxed);
+    if (out) *out = Pid{node_id_, p->id};
+    p->state.store(RunState::ready, std::memory_order_relaxed);
+
+    // Run the child at once on this worker and the parent right after it:
+    // its stack is still warm in the cache, and a child that blocks or exits
+    // at once costs two switches and no queue traffic.
+    if (here && parent && !parent->is_thread && parent->pinned_worker < 0 && p->pinned_worker < 0) {
+        SwitchRequest request{SwitchRequest::spawn, p};
+        switch_to_worker(*parent, request);
+    } else {
+        schedule(p);
+    }
+    return Status::ok;
+}
+
+Status Runtime::send(Pid to, Message *message) {
+    ProcessRef target = lookup(to);
+    if (!target) return Status::no_process;
+    if (Process *self = current_process()) message->set_sender(pid_of(*self));
+    return deliver(*target.get(), message);
+}
+
+Status Runtime::attach(Pid *out) {
+    if (current_process()) return Status::exists;
+    if (stopping_.load(std::memory_order_relaxed)) return Status::killed;
+    Process *p;
+    try {
+        p = new Process(*this, next_id_.fetch_add(1, std::memory_order_relaxed), true);
+    } catch (...) {
+        return Status::no_memory;
+    }
+    p->started = true;
+    p->state.store(RunState::running, std::memory_order_relaxed);
+    if (!table_.insert(p)) {
+        delete p;
+        return Status::no_memory;
+    }
+    retain();  // an attached thread keeps the runtime's memory alive until it detaches
+    process_count_.fetch_add(1, std::memory_order_relaxed);
+    if (stopping_.load(std::memory_order_seq_cst)) p->killed.store(true, std::memory_order_relaxed);
+    set_current_process(p);
+    if (out) *out = Pid{node_id_, p->id};
+    return Status::ok;
+}
+
+Status Runtime::detach(Process &self) {
+    set_current_process(nullptr);
+    finish(&self, nullptr);
+    release();
+    return Status::ok;
+}
+
+void Runtime::schedule(Process *p) noexcept {
+    Worker *here = current_worker();
+    if (here && &here->runtime() != this) here = nullptr;
+    if (p->pinned_worker >= 0) {
+        workers_[static_cast<uint32_t>(p->pinned_worker)]->push_pinned(p);
+    } else if (here) {
+        here->push_next(p);
+    } else {
+        workers_[p->last_worker % workers_.size()]->push(p);
+    }
+}
+
+void Runtime::wake_idle_worker() noexcept {
+    if (spinning.load(std::memory_order_seq_cst) > 0) return;  // a spinning worker will steal it
+    for (auto &w : workers_) {
+        if (w->is_sleeping()) {
+            w->notify();
+            return;
+        }
+    }
+}
+
+void Runtime::finish(Process *p, Worker *worker) noexcept {
+    const bool overflowed = p->exit_reason == ExitReason::stack_overflow;
+    const std::size_t stack_bytes = p->stack.usable;
+    if (!p->is_thread) {
+        stacks_->release(p->stack, worker ? &worker->stack_cache() : nullptr, overflowed);
+        p->stack = Stack{};
+    }
+    switch (p->exit_reason) {
+    case ExitReason::normal:
+    case ExitReason::killed:
+        break;
+    case ExitReason::failed:
+        if (p->fail_message.empty()) {
+            try {
+                p->fail_message = "exit code " + std::to_string(p->exit_code);
+            } catch (...) {
+            }
+        }
+        log_.write(LogLevel::error, "process <%llx.%llu> failed: %s",
+                   static_cast<unsigned long long>(node_id_), static_cast<unsigned long long>(p->id),
+                   p->fail_message.c_str());
+        break;
+    case ExitReason::stack_overflow:
+        try {
+            p->fail_message = "stack overflow";
+        } catch (...) {
+        }
+        log_.write(LogLevel::error,
+                   "process <%llx.%llu> failed: stack overflow (its stack of %zu bytes was "
+                   "exceeded; the process was stopped at a runtime call and not unwound)",
+                   static_cast<unsigned long long>(node_id_), static_cast<unsigned long long>(p->id),
+                   stack_bytes);
+        break;
+    }
+    p->lock.lock();
+    p->state.store(RunState::finished, std::memory_order_relaxed);
+    p->mailbox.clear();
+    p->lock.unlock();
+    if (p->user_free) p->user_free(p->user);
+    std::free(p->capture);
+    p->capture = nullptr;
+    const bool fiber = !p->is_thread;
+    table_.remove(p->id);  // drops the table's reference: p may be gone now
+    process_count_.fetch_sub(1, std::memory_order_relaxed);
+    if (fiber && live_fibers_.fetch_sub(1, std::memory_order_acq_rel) == 1 &&
+        stopping_.load(std::memory_order_acquire)) {
+        std::lock_guard lock(drained_mutex_);
+        drained_cv_.notify_all();
+    }
+}
+
+}  // namespace lunatic::core

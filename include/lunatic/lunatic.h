@@ -1,0 +1,328 @@
+/*
+ * lunatic.h — the C ABI of liblunatic: Erlang-style lightweight processes.
+ *
+ * A *process* is a function running on its own fiber with its own mailbox.
+ * Processes share no memory: everything they exchange is bytes in messages.
+ * A runtime runs processes on N worker threads (M:N, work stealing). Any OS
+ * thread, the program's main thread included, can attach to a runtime and
+ * then act as a process (spawn, send, receive); its blocking calls block
+ * that OS thread.
+ *
+ * Conventions
+ *  - Every fallible function returns int: LUNATIC_OK (0) or a negative
+ *    LUNATIC_E* code. lunatic_strerror() names a code; lunatic_errmsg() gives
+ *    the detail of the calling process's last error.
+ *  - Out-parameters come last and are named out*. Every allocating call has a
+ *    NULL-safe *_free.
+ *  - A send takes ownership of a message only when it succeeds.
+ *  - Option structs start with `uint32_t struct_size` and have an *_init()
+ *    function that fills in the defaults; fields are only ever appended.
+ *  - Calls that act "as the calling process" (send, receive, spawn, self,
+ *    yield, sleep, fail) work from a process or an attached thread and return
+ *    LUNATIC_ESTATE anywhere else.
+ *  - Durations are nanoseconds as int64_t; LUNATIC_INFINITE waits forever.
+ *
+ * Thread safety: every function may be called from any process or thread.
+ */
+#ifndef LUNATIC_H
+#define LUNATIC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(_WIN32)
+#define LUNATIC_API
+#elif defined(LUNATIC_BUILDING_LIBRARY)
+#define LUNATIC_API __attribute__((visibility("default")))
+#else
+#define LUNATIC_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- versions */
+
+#define LUNATIC_VERSION_MAJOR 0
+#define LUNATIC_VERSION_MINOR 1
+#define LUNATIC_VERSION_PATCH 0
+#define LUNATIC_VERSION_STRING "0.1.0"
+/** Version number as one integer, e.g. 0.1.0 -> 100. */
+#define LUNATIC_VERSION_NUMBER \
+    (LUNATIC_VERSION_MAJOR * 10000 + LUNATIC_VERSION_MINOR * 100 + LUNATIC_VERSION_PATCH)
+
+/** Version of the library actually loaded ("MAJOR.MINOR.PATCH"). */
+LUNATIC_API const char *lunatic_version_string(void);
+/** LUNATIC_VERSION_NUMBER of the library actually loaded. */
+LUNATIC_API int lunatic_version_number(void);
+
+/* ------------------------------------------------------------ status codes */
+
+#define LUNATIC_OK 0
+#define LUNATIC_EINVAL (-1)     /* invalid argument (NULL handle, bad size, …) */
+#define LUNATIC_ENOPROC (-2)    /* no such process: unknown, finished or stale */
+#define LUNATIC_ETIMEDOUT (-3)  /* the wait timed out */
+#define LUNATIC_EKILLED (-4)    /* the calling process was killed (or its runtime stopped) */
+#define LUNATIC_EPERM (-5)      /* not permitted */
+#define LUNATIC_ENOMEM (-6)     /* out of memory or a resource limit */
+#define LUNATIC_EEXIST (-7)     /* already exists / already attached */
+#define LUNATIC_ENOTFOUND (-8)  /* no such name */
+#define LUNATIC_EDECODE (-9)    /* a payload could not be decoded */
+#define LUNATIC_ENONODE (-10)   /* no such node */
+#define LUNATIC_ESTATE (-11)    /* wrong state, e.g. the caller is not a process */
+#define LUNATIC_ENOTSUP (-12)   /* not supported */
+#define LUNATIC_EINTERNAL (-13) /* internal error (a bug: please report) */
+
+/** A static, never-NULL description of a status code. */
+LUNATIC_API const char *lunatic_strerror(int code);
+
+/**
+ * Detail of the last error returned to the calling process (or thread, if it
+ * is not a process), e.g. "send: process <1a2b..>.42 does not exist".
+ * The string is valid until the caller's next lunatic_* call; never NULL.
+ */
+LUNATIC_API const char *lunatic_errmsg(void);
+
+/* ------------------------------------------------------------------ values */
+
+/** A process handle: 16 bytes, freely copyable, meaningful across nodes. */
+typedef struct lunatic_pid {
+    uint64_t node; /* the runtime's random, non-zero node id */
+    uint64_t id;   /* unique in that runtime, never reused while it lives */
+} lunatic_pid;
+
+/** A message label; 0 means "no tag". Negative tags are reserved for the runtime. */
+typedef int64_t lunatic_tag;
+
+#define LUNATIC_TAG_NONE ((lunatic_tag)0)
+#define LUNATIC_INFINITE ((int64_t)-1)
+
+/**
+ * A fresh tag, unique in this OS process (>= 2^62, so it never collides with
+ * small tags a program chooses itself).
+ */
+LUNATIC_API lunatic_tag lunatic_tag_new(void);
+
+/* ----------------------------------------------------------------- logging */
+
+#define LUNATIC_LOG_ERROR 0
+#define LUNATIC_LOG_WARNING 1
+#define LUNATIC_LOG_INFO 2
+
+/** Receives the runtime's log lines (process failures, …); may run on any thread. */
+typedef void (*lunatic_log_fn)(void *user, int level, const char *line);
+
+/* ----------------------------------------------------------------- runtime */
+
+typedef struct lunatic_runtime lunatic_runtime;
+
+typedef struct lunatic_runtime_options {
+    uint32_t struct_size;
+    /** Worker threads; 0 = one per hardware thread. */
+    uint32_t workers;
+    /** Stack size of a process spawned without one; 0 = 64 KiB. */
+    size_t default_stack_size;
+    /** Spin iterations of an idle worker before it sleeps; 0 = default. */
+    uint32_t idle_spins;
+    /** Log sink; NULL = lines go to stderr. */
+    lunatic_log_fn log;
+    void *log_user;
+} lunatic_runtime_options;
+
+/** Fills *options with the defaults (and struct_size). */
+LUNATIC_API void lunatic_runtime_options_init(lunatic_runtime_options *options);
+
+/**
+ * Starts a runtime: worker threads and a random non-zero node id.
+ * options may be NULL for the defaults. Several runtimes may live in one OS
+ * process; each is independent.
+ */
+LUNATIC_API int lunatic_runtime_create(const lunatic_runtime_options *options,
+                                       lunatic_runtime **out);
+
+/**
+ * Stops a runtime: every process still running is killed (the runtime call
+ * it is blocked in, and every later one, returns LUNATIC_EKILLED), processes
+ * that never started are discarded, then the workers are joined and the
+ * memory freed. It waits for each process to return from its entry: a
+ * process that loops forever without calling the runtime keeps it waiting.
+ * Attached threads get LUNATIC_EKILLED from then on and must still detach.
+ * The calling thread, if attached to this runtime, is detached. NULL is a no-op.
+ * Must not be called from one of this runtime's processes (returns LUNATIC_ESTATE).
+ */
+LUNATIC_API int lunatic_runtime_destroy(lunatic_runtime *runtime);
+
+/** The runtime's node id. */
+LUNATIC_API uint64_t lunatic_runtime_node_id(const lunatic_runtime *runtime);
+
+/** Number of worker threads. */
+LUNATIC_API uint32_t lunatic_runtime_workers(const lunatic_runtime *runtime);
+
+/** Number of processes alive (fibers and attached threads). */
+LUNATIC_API uint64_t lunatic_runtime_process_count(const lunatic_runtime *runtime);
+
+/**
+ * Attaches the calling OS thread to the runtime as a process; out (may be
+ * NULL) receives its pid. A thread is attached to at most one runtime at a
+ * time (LUNATIC_EEXIST). Blocking calls then block the thread.
+ */
+LUNATIC_API int lunatic_runtime_attach(lunatic_runtime *runtime, lunatic_pid *out);
+
+/** Detaches the calling thread; its mailbox is discarded. LUNATIC_ESTATE if not attached. */
+LUNATIC_API int lunatic_detach(void);
+
+/** The runtime of the calling process or attached thread, or NULL. */
+LUNATIC_API lunatic_runtime *lunatic_current_runtime(void);
+
+/* ---------------------------------------------------------------- messages */
+
+typedef struct lunatic_message lunatic_message;
+
+/** What a received message is. */
+typedef enum lunatic_message_kind {
+    LUNATIC_MESSAGE_DATA = 0,         /* bytes sent by a process */
+    LUNATIC_MESSAGE_LINK_DIED = 1,    /* a linked process failed (links) */
+    LUNATIC_MESSAGE_PROCESS_DIED = 2, /* a monitored process ended (monitors) */
+} lunatic_message_kind;
+
+/**
+ * A new, empty data message with the given tag and room for `reserve`
+ * payload bytes.
+ */
+LUNATIC_API int lunatic_message_new(lunatic_tag tag, size_t reserve, lunatic_message **out);
+
+/** Appends len bytes (data may be NULL only when len is 0). */
+LUNATIC_API int lunatic_message_append(lunatic_message *message, const void *data, size_t len);
+
+/**
+ * Grows the payload by len bytes and gives a pointer to them in *out, so a
+ * serializer writes straight into the buffer that is sent. The pointer is
+ * valid until the message is next grown, sent or freed.
+ */
+LUNATIC_API int lunatic_message_extend(lunatic_message *message, size_t len, uint8_t **out);
+
+/** Shrinks the payload to len bytes (len <= current size). */
+LUNATIC_API int lunatic_message_truncate(lunatic_message *message, size_t len);
+
+/** Sets the tag. */
+LUNATIC_API int lunatic_message_set_tag(lunatic_message *message, lunatic_tag tag);
+
+/** The kind; LUNATIC_MESSAGE_DATA for NULL. */
+LUNATIC_API lunatic_message_kind lunatic_message_kind_of(const lunatic_message *message);
+/** The tag; 0 for NULL. */
+LUNATIC_API lunatic_tag lunatic_message_tag(const lunatic_message *message);
+/** The payload bytes (NULL when empty or for NULL). */
+LUNATIC_API const uint8_t *lunatic_message_data(const lunatic_message *message);
+/** The payload size (0 for NULL). */
+LUNATIC_API size_t lunatic_message_size(const lunatic_message *message);
+/** The sending process (zero pid for a message that was never sent). */
+LUNATIC_API int lunatic_message_sender(const lunatic_message *message, lunatic_pid *out);
+
+/** Frees a message; NULL is a no-op. A message freed twice is detected where possible. */
+LUNATIC_API void lunatic_message_free(lunatic_message *message);
+
+/* ---------------------------------------------------------- send / receive */
+
+/**
+ * Sends `message` to `to`. On success the message belongs to the runtime
+ * (do not touch or free it); on failure it still belongs to the caller.
+ * Messages from one sender to one receiver arrive in the order sent.
+ * A send to a process that has finished (or never existed in this runtime)
+ * returns LUNATIC_ENOPROC — unlike Erlang, which drops it silently.
+ */
+LUNATIC_API int lunatic_send(lunatic_pid to, lunatic_message *message);
+
+/** Copies len bytes into a new message with `tag` and sends it. */
+LUNATIC_API int lunatic_send_bytes(lunatic_pid to, lunatic_tag tag, const void *data, size_t len);
+
+/**
+ * Takes the oldest message of the calling process's mailbox whose tag is one
+ * of tags[0..ntags) — any message when ntags is 0 — leaving the others queued
+ * in order (selective receive). Waits up to timeout_ns: 0 polls,
+ * LUNATIC_INFINITE waits forever. LUNATIC_ETIMEDOUT when nothing matched.
+ * The message belongs to the caller: free it with lunatic_message_free().
+ */
+LUNATIC_API int lunatic_receive(const lunatic_tag *tags, size_t ntags, int64_t timeout_ns,
+                                lunatic_message **out);
+
+/** Number of messages waiting in the calling process's mailbox. */
+LUNATIC_API int lunatic_mailbox_size(size_t *out);
+
+/* --------------------------------------------------------------- processes */
+
+/**
+ * A process entry. capture/capture_len are the bytes given to the spawn
+ * (owned by the runtime, valid while the entry runs); user is the spawn's user
+ * pointer. Return 0 for a normal exit; anything else fails the process with
+ * the message set by lunatic_fail() (or "exit code N").
+ */
+typedef int (*lunatic_entry)(const uint8_t *capture, size_t capture_len, void *user);
+
+#define LUNATIC_SPAWN_GUARD_PAGE 0x1u /* stack in its own mapping with a guard page */
+
+#define LUNATIC_WORKER_ANY (-1)     /* may run on, and be stolen by, any worker */
+#define LUNATIC_WORKER_CURRENT (-2) /* pinned to the spawner's worker (worker 0 from a thread) */
+
+typedef struct lunatic_spawn_options {
+    uint32_t struct_size;
+    /** LUNATIC_SPAWN_* flags. */
+    uint32_t flags;
+    /** Usable stack bytes; 0 = the runtime's default. */
+    size_t stack_size;
+    /** LUNATIC_WORKER_ANY, LUNATIC_WORKER_CURRENT or a worker index to pin to. */
+    int32_t worker;
+    /** Called with `user` once the process has ended (only if the spawn succeeded). */
+    void (*user_free)(void *user);
+} lunatic_spawn_options;
+
+/** Fills *options with the defaults (and struct_size). */
+LUNATIC_API void lunatic_spawn_options_init(lunatic_spawn_options *options);
+
+/**
+ * Spawns a process in the caller's runtime running entry(capture, len, user).
+ * The capture bytes are copied. options may be NULL. out (may be NULL)
+ * receives the new pid. The child may run before this returns.
+ */
+LUNATIC_API int lunatic_spawn(lunatic_entry entry, const void *capture, size_t capture_len,
+                              void *user, const lunatic_spawn_options *options, lunatic_pid *out);
+
+/**
+ * Registers `entry` under `name` for this OS process (all runtimes), so it can
+ * be spawned by name (lunatic_spawn_named, Python, other nodes). Registering
+ * the same name again with the same entry is OK; with another entry it is
+ * LUNATIC_EEXIST.
+ */
+LUNATIC_API int lunatic_entry_register(const char *name, lunatic_entry entry);
+
+/** Looks up a registered entry: LUNATIC_ENOTFOUND if none. */
+LUNATIC_API int lunatic_entry_lookup(const char *name, lunatic_entry *out);
+
+/** lunatic_spawn of the entry registered under name (user is NULL). */
+LUNATIC_API int lunatic_spawn_named(const char *name, const void *capture, size_t capture_len,
+                                    const lunatic_spawn_options *options, lunatic_pid *out);
+
+/** The calling process's pid. */
+LUNATIC_API int lunatic_self(lunatic_pid *out);
+
+/**
+ * Sets the failure message of the calling process; the entry should then
+ * return non-zero. The message is logged and (with links and monitors) shown
+ * to linked and monitoring processes. message may be NULL.
+ */
+LUNATIC_API int lunatic_fail(const char *message);
+
+/** Lets other processes on this worker run. */
+LUNATIC_API int lunatic_yield(void);
+
+/** Suspends the calling process for duration_ns (>= 0). */
+LUNATIC_API int lunatic_sleep(int64_t duration_ns);
+
+/** 1 if pid names a live process of the caller's runtime, else 0. */
+LUNATIC_API int lunatic_process_alive(lunatic_pid pid);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LUNATIC_H */
