@@ -321,6 +321,26 @@ LUNATIC_API int lunatic_sleep(int64_t duration_ns);
 /** 1 if pid names a live process of the caller's runtime, else 0. */
 LUNATIC_API int lunatic_process_alive(lunatic_pid pid);
 
+/* ----------------------------------------------------------- process-local */
+
+/*
+ * Per-process storage: one value per (process, key). A key is any address the
+ * caller owns, e.g. of a static variable. (thread_local is wrong for processes:
+ * they move between worker threads.)
+ */
+
+/** The calling process's value for key, or NULL in *out when none was set. */
+LUNATIC_API int lunatic_process_local_get(const void *key, void **out);
+
+/**
+ * Sets the calling process's value for key (value NULL removes it). The
+ * replaced value's destroy, if any, is called at once. Values still set when
+ * the process ends are destroyed in it, after its entry returns (for an
+ * attached thread: in lunatic_detach), in reverse order of first setting;
+ * a destroy function must not block.
+ */
+LUNATIC_API int lunatic_process_local_set(const void *key, void *value, void (*destroy)(void *));
+
 #ifdef __cplusplus
 }
 #endif

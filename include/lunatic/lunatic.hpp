@@ -1,0 +1,27 @@
+// <lunatic/lunatic.hpp>: the typed C++ layer of liblunatic.
+//
+// Header-only templates over the C ABI (lunatic.h): a C++ program includes
+// this and links liblunatic.so. The MessagePack and Json serializers live in
+// <lunatic/msgpack.hpp> and <lunatic/json.hpp> (they need msgpack-cxx and
+// nlohmann_json); Bincode, the default, needs nothing else.
+//
+//     auto child = lunatic::Process<int>::spawn(1, [](int capture, lunatic::Mailbox<int> mailbox) {
+//         assert(capture == 1);
+//         assert(mailbox.receive() == 2);
+//     });
+//     child.send(2);
+#pragma once
+
+#include "lunatic/lunatic.h"
+
+#include "lunatic/error.hpp"
+#include "lunatic/tag.hpp"
+#include "lunatic/serializer.hpp"
+#include "lunatic/bincode.hpp"
+#include "lunatic/process.hpp"
+#include "lunatic/mailbox_result.hpp"
+#include "lunatic/mailbox.hpp"
+#include "lunatic/spawn.hpp"
+#include "lunatic/this_process.hpp"
+#include "lunatic/process_local.hpp"
+#include "lunatic/runtime.hpp"
