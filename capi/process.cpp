@@ -12,7 +12,8 @@ namespace {
 // The calling process, alive: else nullptr with *code set (ESTATE or EKILLED).
 core::Process *live_self(const char *what, int *code) {
     core::Process *self = self_or_fail(what, code);
-    if (self && self->killed.load(std::memory_order_relaxed)) {
+    // A stopping runtime kills its attached threads too, whatever the order of the kill pass.
+    if (self && (self->killed.load(std::memory_order_relaxed) || self->runtime.stopping())) {
         *code = fail(LUNATIC_EKILLED, "%s: the calling process was killed", what);
         return nullptr;
     }
@@ -194,6 +195,26 @@ LUNATIC_API int lunatic_mailbox_size(size_t *out) {
     *out = self->mailbox.size();
     self->lock.unlock();
     return LUNATIC_OK;
+}
+
+LUNATIC_API int lunatic_process_local_get(const void *key, void **out) {
+    int code;
+    core::Process *self = self_or_fail("lunatic_process_local_get", &code);
+    if (!self) return code;
+    if (!key || !out) return fail(LUNATIC_EINVAL, "lunatic_process_local_get: key or out is NULL");
+    *out = self->local(key);
+    return LUNATIC_OK;
+}
+
+LUNATIC_API int lunatic_process_local_set(const void *key, void *value, void (*destroy)(void *)) {
+    return guarded("lunatic_process_local_set", [&] {
+        int code;
+        core::Process *self = self_or_fail("lunatic_process_local_set", &code);
+        if (!self) return code;
+        if (!key) return fail(LUNATIC_EINVAL, "lunatic_process_local_set: key is NULL");
+        self->set_local(key, value, destroy);
+        return LUNATIC_OK;
+    });
 }
 
 LUNATIC_API int lunatic_process_alive(lunatic_pid pid) {

@@ -6,8 +6,38 @@
 
 namespace lunatic::core {
 
+namespace {
+
+// Freed messages wait in a small per-thread stock before malloc gets them
+// back: creating a message then rarely calls malloc, and a message freed
+// twice is still marked freed (malloc would reuse the memory at once and
+// overwrite the mark). The stock holds plain memory, so a fiber that moves
+// to another thread may free into that thread's stock.
+class FreeMessages {
+public:
+    static constexpr std::size_t kMax = 256;
+    ~FreeMessages() {
+        for (std::size_t i = 0; i < count_; ++i) std::free(blocks_[i]);
+    }
+    void *take() noexcept { return count_ ? blocks_[--count_] : nullptr; }
+    bool give(void *block) noexcept {
+        if (count_ == kMax) return false;
+        blocks_[count_++] = block;
+        return true;
+    }
+
+private:
+    void *blocks_[kMax];
+    std::size_t count_ = 0;
+};
+
+thread_local FreeMessages free_messages;
+
+}  // namespace
+
 Message *Message::create(int64_t tag, std::size_t reserve) noexcept {
-    void *memory = std::malloc(sizeof(Message));
+    void *memory = free_messages.take();
+    if (!memory) memory = std::malloc(sizeof(Message));
     if (!memory) return nullptr;
     Message *m = new (memory) Message();
     m->tag_ = tag;
@@ -22,7 +52,8 @@ bool Message::destroy(Message *m) noexcept {
     if (!m || m->magic_ != kLive) return false;
     m->magic_ = kFreed;
     if (m->data_ != m->inline_) std::free(m->data_);
-    std::free(m);
+    m->data_ = nullptr;
+    if (!free_messages.give(m)) std::free(m);
     return true;
 }
 

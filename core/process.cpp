@@ -35,6 +35,39 @@ Process::Process(Runtime &rt, uint64_t id_, bool is_thread_)
 
 Process::~Process() { std::free(capture); }
 
+void *Process::local(const void *key) const noexcept {
+    for (const Local &l : locals)
+        if (l.key == key) return l.value;
+    return nullptr;
+}
+
+void Process::set_local(const void *key, void *value, void (*destroy)(void *)) {
+    for (auto it = locals.begin(); it != locals.end(); ++it) {
+        if (it->key != key) continue;
+        Local old = *it;
+        if (value)
+            *it = Local{key, value, destroy};
+        else
+            locals.erase(it);
+        if (old.destroy && old.value != value) old.destroy(old.value);
+        return;
+    }
+    if (value) locals.push_back(Local{key, value, destroy});
+}
+
+void Process::destroy_locals() noexcept {
+    while (!locals.empty()) {
+        Local l = locals.back();
+        locals.pop_back();
+        if (l.destroy) {
+            try {
+                l.destroy(l.value);
+            } catch (...) {
+            }
+        }
+    }
+}
+
 namespace {
 
 // Parks the calling process until a sender, a timer or a kill makes it ready.
@@ -99,6 +132,7 @@ void fiber_main(transfer_t from_worker) {
         code = -1;
         self.fail_message = "uncaught exception";
     }
+    self.destroy_locals();
     self.exit_code = code;
     if (self.killed.load(std::memory_order_relaxed))
         self.exit_reason = ExitReason::killed;
@@ -109,7 +143,14 @@ void fiber_main(transfer_t from_worker) {
     std::abort();  // an exited fiber is never resumed
 }
 
+namespace {
+// Waits longer than this (about 31 years) are waits without end: adding
+// them to the clock would overflow it.
+constexpr int64_t kForeverNs = int64_t(1'000'000'000) * 1'000'000'000;
+}  // namespace
+
 Status receive(Process &self, const TagFilter &filter, int64_t timeout_ns, Message **out) {
+    if (timeout_ns > kForeverNs) timeout_ns = -1;
     Clock::time_point deadline{};
     const bool has_deadline = timeout_ns > 0;
     if (has_deadline) deadline = Clock::now() + std::chrono::nanoseconds(timeout_ns);
@@ -145,18 +186,20 @@ Status yield(Process &self) {
 
 Status sleep(Process &self, int64_t duration_ns) {
     if (duration_ns <= 0) return yield(self);
-    const Clock::time_point deadline = Clock::now() + std::chrono::nanoseconds(duration_ns);
+    const bool forever = duration_ns > kForeverNs;
+    const Clock::time_point deadline =
+        forever ? Clock::time_point::max() : Clock::now() + std::chrono::nanoseconds(duration_ns);
     self.lock.lock();
     for (;;) {
         if (self.killed.load(std::memory_order_relaxed)) {
             self.lock.unlock();
             return Status::killed;
         }
-        if (Clock::now() >= deadline) {
+        if (!forever && Clock::now() >= deadline) {
             self.lock.unlock();
             return Status::ok;
         }
-        wait(self, WaitKind::sleep, TagFilter{}, &deadline);
+        wait(self, WaitKind::sleep, TagFilter{}, forever ? nullptr : &deadline);
     }
 }
 

@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "core/context.hpp"
 #include "core/entry_registry.hpp"
@@ -102,6 +103,17 @@ public:
     ExitReason exit_reason = ExitReason::normal;
     std::string fail_message;  // set by lunatic_fail or an escaping exception
     std::string error_detail;  // lunatic_errmsg of this process
+
+    // ---- process-local values (lunatic_process_local_*), touched only by the process itself
+    struct Local {
+        const void *key;
+        void *value;
+        void (*destroy)(void *);
+    };
+    std::vector<Local> locals;
+    void *local(const void *key) const noexcept;
+    void set_local(const void *key, void *value, void (*destroy)(void *));
+    void destroy_locals() noexcept;  // last set first
 
 private:
     std::atomic<uint32_t> refs_{1};

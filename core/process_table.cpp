@@ -37,17 +37,4 @@ void ProcessTable::remove(uint64_t id) noexcept {
     p->release();
 }
 
-std::vector<ProcessRef> ProcessTable::snapshot() {
-    std::vector<ProcessRef> all;
-    for (Shard &s : shards_) {
-        std::lock_guard lock(s.lock);
-        all.reserve(all.size() + s.map.size());
-        for (auto &[id, p] : s.map) {
-            p->retain();
-            all.emplace_back(p);
-        }
-    }
-    return all;
-}
-
 }  // namespace lunatic::core

@@ -4,8 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <unordered_map>
-#include <vector>
 
 #include "core/process.hpp"
 #include "core/spinlock.hpp"
@@ -20,8 +20,15 @@ public:
     ProcessRef find(uint64_t id) noexcept;
     // Drops the table's reference.
     void remove(uint64_t id) noexcept;
-    // References to every process in the table.
-    std::vector<ProcessRef> snapshot();
+    // Calls fn(process) for every process, under the table's locks (so fn
+    // must not call back into the table). Allocates nothing.
+    template <class Fn>
+    void for_each(Fn &&fn) noexcept {
+        for (Shard &s : shards_) {
+            std::lock_guard lock(s.lock);
+            for (auto &entry : s.map) fn(*entry.second);
+        }
+    }
 
 private:
     static constexpr std::size_t kShards = 64;

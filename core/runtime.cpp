@@ -68,17 +68,30 @@ Status Runtime::destroy() {
     if (self && !self->is_thread) return Status::bad_state;
     if (self && &self->runtime == this) detach(*self);
 
+    // Every spawn counts itself in live_fibers_ before it looks at stopping_
+    // (both seq_cst): a spawn either sees the flag and backs out, or is counted
+    // and waited for below. A process inserted after the kill pass sees the
+    // flag after inserting itself and starts killed.
     stopping_.store(true, std::memory_order_seq_cst);
-    for (ProcessRef &p : table_.snapshot()) kill(*p.get());
+    table_.for_each([](Process &p) { kill(p); });
     {
         std::unique_lock lock(drained_mutex_);
         drained_cv_.wait(lock, [this] { return live_fibers_.load(std::memory_order_acquire) == 0; });
     }
+    // No fiber is left and none can be made: the workers may go. The Worker
+    // objects stay until the last attached thread lets go (they are inert).
     for (auto &w : workers_) w->stop_and_join();
-    workers_.clear();
     stacks_.reset();
     release();
     return Status::ok;
+}
+
+void Runtime::fiber_gone() noexcept {
+    if (live_fibers_.fetch_sub(1, std::memory_order_acq_rel) == 1 &&
+        stopping_.load(std::memory_order_seq_cst)) {
+        std::lock_guard lock(drained_mutex_);
+        drained_cv_.notify_all();
+    }
 }
 
 ProcessRef Runtime::lookup(Pid pid) noexcept {
@@ -87,28 +100,35 @@ ProcessRef Runtime::lookup(Pid pid) noexcept {
 }
 
 Status Runtime::spawn(const SpawnRequest &r, Pid *out) {
-    if (stopping_.load(std::memory_order_relaxed)) return Status::killed;
     if (!r.entry) return Status::invalid_argument;
     if (r.worker >= static_cast<int32_t>(workers_.size()) || r.worker < kCurrentWorker)
         return Status::invalid_argument;
+    live_fibers_.fetch_add(1, std::memory_order_seq_cst);  // see destroy()
+    if (stopping_.load(std::memory_order_seq_cst)) {
+        fiber_gone();
+        return Status::killed;
+    }
 
     Worker *here = current_worker();
     if (here && &here->runtime() != this) here = nullptr;
     Process *parent = current_process();
+    StackCache *cache = here ? &here->stack_cache() : nullptr;
 
     Process *p = new (std::nothrow) Process(*this, next_id_.fetch_add(1, std::memory_order_relaxed), false);
-    if (!p) return Status::no_memory;
-    if (!stacks_->allocate(r.stack_size, r.guard_page, here ? &here->stack_cache() : nullptr, &p->stack)) {
-        delete p;
+    if (!p) {
+        fiber_gone();
         return Status::no_memory;
     }
+    auto give_up = [&] {
+        stacks_->release(p->stack, cache);
+        delete p;
+        fiber_gone();
+        return Status::no_memory;
+    };
+    if (!stacks_->allocate(r.stack_size, r.guard_page, cache, &p->stack)) return give_up();
     if (r.capture_len) {
         p->capture = static_cast<uint8_t *>(std::malloc(r.capture_len));
-        if (!p->capture) {
-            stacks_->release(p->stack, here ? &here->stack_cache() : nullptr);
-            delete p;
-            return Status::no_memory;
-        }
+        if (!p->capture) return give_up();
         std::memcpy(p->capture, r.capture, r.capture_len);
         p->capture_len = r.capture_len;
     }
@@ -122,15 +142,10 @@ Status Runtime::spawn(const SpawnRequest &r, Pid *out) {
     p->last_worker = here ? here->index()
                           : next_worker_.fetch_add(1, std::memory_order_relaxed) % worker_count();
 
-    if (!table_.insert(p)) {
-        stacks_->release(p->stack, here ? &here->stack_cache() : nullptr);
-        delete p;
-        return Status::no_memory;
-    }
+    if (!table_.insert(p)) return give_up();
     process_count_.fetch_add(1, std::memory_order_relaxed);
-    live_fibers_.fetch_add(1, std::memory_order_relaxed);
-    // destroy() sets stopping_ before it snapshots the table: a process
-    // inserted after that snapshot sees the flag here.
+    // destroy() sets stopping_ before its kill pass over the table: a process
+    // inserted after that pass sees the flag here.
     if (stopping_.load(std::memory_order_seq_cst)) p->killed.store(true, std::memory_order_relaxed);
     if (out) *out = Pid{node_id_, p->id};
     p->state.store(RunState::ready, std::memory_order_relaxed);
@@ -178,6 +193,7 @@ Status Runtime::attach(Pid *out) {
 }
 
 Status Runtime::detach(Process &self) {
+    self.destroy_locals();
     set_current_process(nullptr);
     finish(&self, nullptr);
     release();
@@ -240,6 +256,7 @@ void Runtime::finish(Process *p, Worker *worker) noexcept {
                    stack_bytes);
         break;
     }
+    p->destroy_locals();  // normally done inside the process already
     p->lock.lock();
     p->state.store(RunState::finished, std::memory_order_relaxed);
     p->mailbox.clear();
@@ -250,11 +267,7 @@ void Runtime::finish(Process *p, Worker *worker) noexcept {
     const bool fiber = !p->is_thread;
     table_.remove(p->id);  // drops the table's reference: p may be gone now
     process_count_.fetch_sub(1, std::memory_order_relaxed);
-    if (fiber && live_fibers_.fetch_sub(1, std::memory_order_acq_rel) == 1 &&
-        stopping_.load(std::memory_order_acquire)) {
-        std::lock_guard lock(drained_mutex_);
-        drained_cv_.notify_all();
-    }
+    if (fiber) fiber_gone();
 }
 
 }  // namespace lunatic::core

@@ -81,6 +81,7 @@ public:
 
 private:
     explicit Runtime(const RuntimeOptions &options);
+    void fiber_gone() noexcept;  // one fiber fewer (or a spawn that backed out)
     ~Runtime();
 
     const uint64_t node_id_;

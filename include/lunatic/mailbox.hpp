@@ -46,16 +46,15 @@ int64_t to_timeout_ns(std::chrono::duration<Rep, Period> d) {
 
 /// lunatic_receive as a MessagePtr; Killed / Error on failure, nullptr on timeout.
 inline MessagePtr receive_raw(std::span<const Tag> tags, int64_t timeout_ns) {
-    lunatic_tag local[16];
-    std::vector<lunatic_tag> many;
-    lunatic_tag *ids = local;
-    if (tags.size() > 16) {
-        many.resize(tags.size());
-        ids = many.data();
-    }
-    for (std::size_t i = 0; i < tags.size(); ++i) ids[i] = tags[i].id();
     lunatic_message *m = nullptr;
-    int code = lunatic_receive(ids, tags.size(), timeout_ns, &m);
+    int code;
+    if (tags.empty()) {
+        code = lunatic_receive(nullptr, 0, timeout_ns, &m);
+    } else {
+        std::vector<lunatic_tag> ids(tags.size());
+        for (std::size_t i = 0; i < tags.size(); ++i) ids[i] = tags[i].id();
+        code = lunatic_receive(ids.data(), ids.size(), timeout_ns, &m);
+    }
     if (code == LUNATIC_ETIMEDOUT) return nullptr;
     check(code);
     return MessagePtr(m);
