@@ -29,7 +29,7 @@ DEB_PACKAGES := \
 	pybind11-dev python3-dev \
 	doctest-dev python3-pytest python3-msgpack \
 	meson ninja-build pkg-config cmake \
-	libssl-dev g++
+	libssl-dev g++ valgrind
 
 FORMAT_DIRS := core capi include bindings tests examples bench
 FORMAT_FIND := find $(FORMAT_DIRS) -type f \( -name '*.c' -o -name '*.h' -o -name '*.cc' \

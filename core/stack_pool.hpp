@@ -24,6 +24,7 @@ struct Stack {
     std::size_t slot_size = 0;   // bytes of the slot
     std::size_t usable = 0;      // bytes the process may use, below top()
     bool guarded = false;
+    unsigned valgrind_id = 0;    // the stack as registered with valgrind, when run under it
 
     char *top() const noexcept { return base + slot_size; }
     char *limit() const noexcept { return top() - usable; }  // lowest usable address
@@ -67,6 +68,7 @@ private:
     static constexpr std::size_t kCacheMax = 256;
     static constexpr std::size_t kChunkBytes = std::size_t(256) << 20;
 
+    bool allocate_slot(std::size_t usable, bool guarded, StackCache *cache, Stack *out);
     std::size_t slot_size_for(std::size_t usable) const noexcept;
     char *take_locked(SizeClass &cls, std::size_t slot_size);  // mutex_ held
 
