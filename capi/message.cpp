@@ -94,6 +94,17 @@ LUNATIC_API int lunatic_message_sender(const lunatic_message *message, lunatic_p
     return LUNATIC_OK;
 }
 
+LUNATIC_API int lunatic_message_signal(const lunatic_message *message, lunatic_pid *out_pid,
+                                       lunatic_exit_reason *out_reason) {
+    int code;
+    if (!usable(message, "lunatic_message_signal", &code)) return code;
+    const core::Message *m = to_core(message);
+    if (!m->is_signal()) return fail(LUNATIC_EINVAL, "lunatic_message_signal: a data message is not a signal");
+    if (out_pid) *out_pid = to_c(m->signal_pid());
+    if (out_reason) *out_reason = static_cast<lunatic_exit_reason>(m->reason());
+    return LUNATIC_OK;
+}
+
 LUNATIC_API void lunatic_message_free(lunatic_message *message) {
     if (!message) return;
     if (!core::Message::destroy(to_core(message)))

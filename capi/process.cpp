@@ -39,7 +39,7 @@ int spawn_entry(const char *what, core::Entry entry, const void *capture, size_t
         lunatic_spawn_options o;
         lunatic_spawn_options_init(&o);
         std::memcpy(&o, options, std::min<size_t>(options->struct_size, sizeof o));
-        if (o.flags & ~uint32_t(LUNATIC_SPAWN_GUARD_PAGE))
+        if (o.flags & ~uint32_t(LUNATIC_SPAWN_GUARD_PAGE | LUNATIC_SPAWN_LINK))
             return fail(LUNATIC_EINVAL, "%s: unknown flags 0x%x", what, o.flags);
         if (o.stack_size > (size_t(1) << 32))
             return fail(LUNATIC_EINVAL, "%s: a stack of %zu bytes is too big", what, o.stack_size);
@@ -51,6 +51,13 @@ int spawn_entry(const char *what, core::Entry entry, const void *capture, size_t
         r.guard_page = o.flags & LUNATIC_SPAWN_GUARD_PAGE;
         r.worker = o.worker;
         r.user_free = o.user_free;
+        if (o.flags & LUNATIC_SPAWN_LINK) {
+            // link_tag arrived with a later version of the struct: older callers cannot ask for a link.
+            if (options->struct_size < offsetof(lunatic_spawn_options, link_tag) + sizeof(lunatic_tag))
+                return fail(LUNATIC_EINVAL, "%s: LUNATIC_SPAWN_LINK needs a struct with link_tag", what);
+            r.link = true;
+            r.link_tag = o.link_tag;
+        }
     }
     core::Pid pid;
     Status s = self->runtime.spawn(r, &pid);
@@ -169,8 +176,8 @@ LUNATIC_API int lunatic_send_bytes(lunatic_pid to, lunatic_tag tag, const void *
     return code;
 }
 
-LUNATIC_API int lunatic_receive(const lunatic_tag *tags, size_t ntags, int64_t timeout_ns,
-                                lunatic_message **out) {
+LUNATIC_API int lunatic_receive_mask(uint32_t mask, const lunatic_tag *tags, size_t ntags, int64_t timeout_ns,
+                                     lunatic_message **out) {
     int code;
     if (!out) return fail(LUNATIC_EINVAL, "lunatic_receive: out is NULL");
     *out = nullptr;
@@ -179,11 +186,21 @@ LUNATIC_API int lunatic_receive(const lunatic_tag *tags, size_t ntags, int64_t t
     if (!tags && ntags) return fail(LUNATIC_EINVAL, "lunatic_receive: tags is NULL");
     if (timeout_ns < 0 && timeout_ns != LUNATIC_INFINITE)
         return fail(LUNATIC_EINVAL, "lunatic_receive: negative timeout (use LUNATIC_INFINITE)");
+    if (mask == 0 || (mask & ~uint32_t(LUNATIC_RECEIVE_ALL)))
+        return fail(LUNATIC_EINVAL, "lunatic_receive_mask: mask 0x%x is not a set of LUNATIC_RECEIVE_* bits", mask);
+    static_assert(core::TagFilter::kData == LUNATIC_RECEIVE_DATA);
+    static_assert(core::TagFilter::kLinkDied == LUNATIC_RECEIVE_LINK_DIED);
+    static_assert(core::TagFilter::kProcessDied == LUNATIC_RECEIVE_PROCESS_DIED);
     core::Message *m = nullptr;
-    Status s = core::receive(*self, core::TagFilter{tags, ntags}, timeout_ns, &m);
+    Status s = core::receive(*self, core::TagFilter{tags, ntags, mask}, timeout_ns, &m);
     if (s != Status::ok) return status(s, "lunatic_receive");
     *out = to_c(m);
     return LUNATIC_OK;
+}
+
+LUNATIC_API int lunatic_receive(const lunatic_tag *tags, size_t ntags, int64_t timeout_ns,
+                                lunatic_message **out) {
+    return lunatic_receive_mask(LUNATIC_RECEIVE_DATA, tags, ntags, timeout_ns, out);
 }
 
 LUNATIC_API int lunatic_mailbox_size(size_t *out) {

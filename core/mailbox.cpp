@@ -2,7 +2,7 @@
 
 namespace lunatic::core {
 
-Message *Mailbox::take(const TagFilter &filter) noexcept {
+Message *Mailbox::Queue::take(const TagFilter &filter) noexcept {
     Message *prev = nullptr;
     for (Message *m = head_; m; prev = m, m = m->next) {
         if (!filter.accepts(*m)) continue;
@@ -16,7 +16,7 @@ Message *Mailbox::take(const TagFilter &filter) noexcept {
     return nullptr;
 }
 
-void Mailbox::clear() noexcept {
+void Mailbox::Queue::clear() noexcept {
     for (Message *m = head_; m;) {
         Message *next = m->next;
         Message::destroy_queued(m);

@@ -15,6 +15,17 @@ struct Pid {
 
 enum class MessageKind : uint32_t { data = 0, link_died = 1, process_died = 2 };
 
+// Why a process ended; the values are the C ABI's LUNATIC_EXIT_*.
+enum class ExitReason : uint32_t {
+    normal = 0,
+    failed = 1,
+    killed = 2,
+    noproc = 3,
+    noconnection = 4,
+    memory_limit = 5,
+    fuel_exhausted = 6,
+};
+
 class Message {
 public:
     // nullptr when out of memory.
@@ -43,6 +54,15 @@ public:
     std::size_t size() const noexcept { return size_; }
     Pid sender() const noexcept { return sender_; }
     void set_sender(Pid sender) noexcept { sender_ = sender; }
+    bool is_signal() const noexcept { return kind_ != MessageKind::data; }
+    // Signals: who ended, and why (the reason's text is the payload).
+    Pid signal_pid() const noexcept { return signal_pid_; }
+    ExitReason reason() const noexcept { return reason_; }
+    void set_signal(MessageKind kind, Pid pid, ExitReason reason) noexcept {
+        kind_ = kind;
+        signal_pid_ = pid;
+        reason_ = reason;
+    }
 
     Message *next = nullptr;  // mailbox link
 
@@ -59,6 +79,8 @@ private:
     MessageKind kind_ = MessageKind::data;
     int64_t tag_ = 0;
     Pid sender_{};
+    Pid signal_pid_{};
+    ExitReason reason_ = ExitReason::normal;
     uint8_t *data_ = inline_;
     std::size_t size_ = 0;
     std::size_t capacity_ = kInline;

@@ -108,7 +108,7 @@ void switch_to_worker(Process &self, SwitchRequest &request) {
         if (sp < self.stack.base) overflow_beyond_red_zone(self);
         if (request.kind == SwitchRequest::park) self.lock.unlock();
         if (request.kind == SwitchRequest::spawn) self.runtime.schedule(request.child);
-        self.exit_reason = ExitReason::stack_overflow;
+        self.stack_overflowed = true;
         request = SwitchRequest{SwitchRequest::exit};
     }
     exception_state_leave(&self.exceptions);
@@ -227,9 +227,16 @@ Status deliver(Process &target, Message *message) {
     return Status::ok;
 }
 
-void kill(Process &target) {
-    target.killed.store(true, std::memory_order_relaxed);
+void kill(Process &target, ExitReason reason, const std::string &text) {
     target.lock.lock();
+    if (!target.killed.load(std::memory_order_relaxed)) {
+        target.kill_reason = reason;
+        try {
+            target.kill_text = text;
+        } catch (...) {
+        }
+    }
+    target.killed.store(true, std::memory_order_relaxed);
     const bool wake = target.state.load(std::memory_order_relaxed) == RunState::waiting;
     if (wake) target.state.store(RunState::ready, std::memory_order_relaxed);
     target.lock.unlock();

@@ -37,8 +37,6 @@ enum class RunState : uint8_t {
 
 enum class WaitKind : uint8_t { message, sleep };
 
-enum class ExitReason : uint8_t { normal, failed, killed, stack_overflow };
-
 // What a fiber asks of its worker when it switches out.
 struct SwitchRequest {
     enum Kind : uint8_t { yield, park, spawn, exit } kind;
@@ -78,6 +76,7 @@ public:
     fcontext_t return_context = nullptr;  // the worker running it, while it runs
     Process *run_next = nullptr;          // run-queue link
     Stack stack;
+    std::size_t stack_bytes = 0;  // usable size, kept for the overflow report
     int32_t pinned_worker = -1;
     uint32_t last_worker = 0;
     bool started = false;
@@ -101,8 +100,22 @@ public:
     void (*user_free)(void *) = nullptr;
     int exit_code = 0;
     ExitReason exit_reason = ExitReason::normal;
+    bool stack_overflowed = false;
     std::string fail_message;  // set by lunatic_fail or an escaping exception
+    // Why a kill came (lunatic_kill: killed; a failed link: that process's reason), under lock.
+    ExitReason kill_reason = ExitReason::killed;
+    std::string kill_text;
     std::string error_detail;  // lunatic_errmsg of this process
+
+    // ---- relations, under lock
+    struct Link {
+        Pid other;
+        int64_t tag;
+    };
+    std::vector<Link> links;
+    std::vector<Pid> watchers;        // processes monitoring this one
+    std::vector<std::string> names;   // registry keys naming this process
+    bool trap_links = false;
 
     // ---- process-local values (lunatic_process_local_*), touched only by the process itself
     struct Local {
@@ -151,8 +164,9 @@ Status sleep(Process &self, int64_t duration_ns);
 // no_process if target has finished (the message then still belongs to the caller).
 Status deliver(Process &target, Message *message);
 
-// Fails target at its next runtime call, waking it if it waits.
-void kill(Process &target);
+// Fails target at its next runtime call, waking it if it waits. The first
+// kill's reason is the one its links and monitors will see.
+void kill(Process &target, ExitReason reason = ExitReason::killed, const std::string &text = "killed");
 
 // Wakes target if it is still in the wait numbered wait_seq (a timed receive or a sleep).
 void timer_expired(Process &target, uint64_t wait_seq);

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "core/current.hpp"
+#include "core/links.hpp"
 #include "core/worker.hpp"
 
 namespace lunatic::core {
@@ -82,6 +83,7 @@ Status Runtime::destroy() {
     }
     // No fiber is left and none can be made: the workers may go. The Worker
     // objects stay until the last attached thread lets go (they are inert).
+    timers_.stop();
     for (auto &w : workers_) w->stop_and_join();
     stacks_.reset();
     release();
@@ -128,6 +130,7 @@ Status Runtime::spawn(const SpawnRequest &r, Pid *out) {
         return Status::no_memory;
     };
     if (!stacks_->allocate(r.stack_size, r.guard_page, cache, &p->stack)) return give_up();
+    p->stack_bytes = p->stack.usable;
     if (r.capture_len) {
         p->capture = static_cast<uint8_t *>(std::malloc(r.capture_len));
         if (!p->capture) return give_up();
@@ -144,7 +147,11 @@ Status Runtime::spawn(const SpawnRequest &r, Pid *out) {
     p->last_worker = here ? here->index()
                           : next_worker_.fetch_add(1, std::memory_order_relaxed) % worker_count();
 
-    if (!table_.insert(p)) return give_up();
+    if (r.link && parent) link_new_child(*parent, *p, r.link_tag);
+    if (!table_.insert(p)) {
+        if (r.link && parent) unlink(*parent, Pid{node_id_, p->id});
+        return give_up();
+    }
     process_count_.fetch_add(1, std::memory_order_relaxed);
     // destroy() sets stopping_ before its kill pass over the table: a process
     // inserted after that pass sees the flag here.
@@ -225,44 +232,58 @@ void Runtime::wake_idle_worker() noexcept {
 }
 
 void Runtime::finish(Process *p, Worker *worker) noexcept {
-    const bool overflowed = p->exit_reason == ExitReason::stack_overflow;
-    const std::size_t stack_bytes = p->stack.usable;
     if (!p->is_thread) {
-        stacks_->release(p->stack, worker ? &worker->stack_cache() : nullptr, overflowed);
+        stacks_->release(p->stack, worker ? &worker->stack_cache() : nullptr, p->stack_overflowed);
         p->stack = Stack{};
     }
-    switch (p->exit_reason) {
-    case ExitReason::normal:
-    case ExitReason::killed:
-        break;
-    case ExitReason::failed:
-        if (p->fail_message.empty()) {
-            try {
-                p->fail_message = "exit code " + std::to_string(p->exit_code);
-            } catch (...) {
-            }
-        }
-        log_.write(LogLevel::error, "process <%llx.%llu> failed: %s",
-                   static_cast<unsigned long long>(node_id_), static_cast<unsigned long long>(p->id),
-                   p->fail_message.c_str());
-        break;
-    case ExitReason::stack_overflow:
-        try {
-            p->fail_message = "stack overflow";
-        } catch (...) {
-        }
-        log_.write(LogLevel::error,
-                   "process <%llx.%llu> failed: stack overflow (its stack of %zu bytes was "
-                   "exceeded; the process was stopped at a runtime call and not unwound)",
-                   static_cast<unsigned long long>(node_id_), static_cast<unsigned long long>(p->id),
-                   stack_bytes);
-        break;
-    }
     p->destroy_locals();  // normally done inside the process already
-    p->lock.lock();
+
+    // Why it ended, and everyone who must hear of it: taken under its lock
+    // together with the switch to finished, so no link or monitor is added after.
+    ExitReason reason = ExitReason::normal;
+    std::string text;
+    std::vector<Process::Link> links;
+    std::vector<Pid> watchers;
+    std::vector<std::string> names;
+    try {
+        p->lock.lock();
+        if (p->stack_overflowed) {
+            reason = ExitReason::failed;
+            text = exit_text(reason, "stack overflow");
+        } else if (p->killed.load(std::memory_order_relaxed)) {
+            reason = p->kill_reason;
+            text = p->kill_text;
+        } else if (p->exit_reason == ExitReason::failed) {
+            reason = ExitReason::failed;
+            if (p->fail_message.empty()) p->fail_message = "exit code " + std::to_string(p->exit_code);
+            text = exit_text(reason, p->fail_message);
+        } else {
+            text = exit_text(reason, "");
+        }
+    } catch (...) {
+        // Out of memory for the text: the reason still goes out.
+    }
     p->state.store(RunState::finished, std::memory_order_relaxed);
+    links.swap(p->links);
+    watchers.swap(p->watchers);
+    names.swap(p->names);
     p->mailbox.clear();
     p->lock.unlock();
+
+    const Pid pid = pid_of(*p);
+    if (p->stack_overflowed) {
+        log_.write(LogLevel::error,
+                   "process <%llx.%llu> failed: stack overflow (its stack of %zu bytes was exceeded; "
+                   "the process was stopped at a runtime call and not unwound)",
+                   static_cast<unsigned long long>(node_id_), static_cast<unsigned long long>(p->id),
+                   p->stack_bytes);
+    } else if (reason == ExitReason::failed && !p->killed.load(std::memory_order_relaxed)) {
+        log_.write(LogLevel::error, "process <%llx.%llu> failed: %s", static_cast<unsigned long long>(node_id_),
+                   static_cast<unsigned long long>(p->id), p->fail_message.c_str());
+    }
+    for (const std::string &key : names) registry_.remove_if_owned(key, pid);
+    notify_exit(*p, reason, text, links, watchers);
+
     if (p->user_free) p->user_free(p->user);
     std::free(p->capture);
     p->capture = nullptr;

@@ -15,6 +15,8 @@
 #include "core/message.hpp"
 #include "core/process.hpp"
 #include "core/process_table.hpp"
+#include "core/registry.hpp"
+#include "core/timer_service.hpp"
 #include "core/stack_pool.hpp"
 #include "core/status.hpp"
 
@@ -39,6 +41,8 @@ struct SpawnRequest {
     std::size_t stack_size = 0;  // 0: the runtime's default
     bool guard_page = false;
     int32_t worker = -1;  // -1 any, -2 the spawner's, >= 0 that one
+    bool link = false;    // link to the spawner before the child runs
+    int64_t link_tag = 0;
 };
 
 class Runtime {
@@ -66,6 +70,8 @@ public:
     bool stopping() const noexcept { return stopping_.load(std::memory_order_relaxed); }
     Pid pid_of(const Process &p) const noexcept { return Pid{node_id_, p.id}; }
     const Log &log() const noexcept { return log_; }
+    Registry &registry() noexcept { return registry_; }
+    TimerService &timers() noexcept { return timers_; }
 
     // ---- for the scheduler
     Worker &worker(uint32_t i) noexcept { return *workers_[i]; }
@@ -90,6 +96,8 @@ private:
     std::unique_ptr<StackPool> stacks_;
     std::vector<std::unique_ptr<Worker>> workers_;
     ProcessTable table_;
+    Registry registry_;
+    TimerService timers_{*this};
     std::atomic<uint64_t> next_id_{1};
     std::atomic<uint64_t> process_count_{0};
     std::atomic<uint64_t> live_fibers_{0};

@@ -186,7 +186,6 @@ void Worker::run(Process *p) {
     if (!p->started) {
         if (p->killed.load(std::memory_order_relaxed)) {
             // Killed before it ever ran (its runtime is stopping): discard it.
-            p->exit_reason = ExitReason::killed;
             runtime_.finish(p, this);
             return;
         }

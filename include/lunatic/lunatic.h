@@ -220,6 +220,26 @@ LUNATIC_API size_t lunatic_message_size(const lunatic_message *message);
 /** The sending process (zero pid for a message that was never sent). */
 LUNATIC_API int lunatic_message_sender(const lunatic_message *message, lunatic_pid *out);
 
+/** Why a process ended, as seen by linked and monitoring processes. */
+typedef enum lunatic_exit_reason {
+    LUNATIC_EXIT_NORMAL = 0,         /* its entry returned 0 */
+    LUNATIC_EXIT_FAILED = 1,         /* non-zero return, lunatic_fail, uncaught exception, stack overflow */
+    LUNATIC_EXIT_KILLED = 2,         /* lunatic_kill (or its runtime stopped) */
+    LUNATIC_EXIT_NOPROC = 3,         /* it did not exist when the link or monitor was made */
+    LUNATIC_EXIT_NOCONNECTION = 4,   /* its node became unreachable (nodes) */
+    LUNATIC_EXIT_MEMORY_LIMIT = 5,   /* it went over its max_memory (configs) */
+    LUNATIC_EXIT_FUEL_EXHAUSTED = 6, /* it spent its max_fuel (configs) */
+} lunatic_exit_reason;
+
+/**
+ * For a LINK_DIED or PROCESS_DIED message: the process that ended and why.
+ * The reason's text ("failed: <message>", "killed", ...) is the payload
+ * (lunatic_message_data / lunatic_message_size); for LINK_DIED the tag is the
+ * link's tag. LUNATIC_EINVAL for a data message.
+ */
+LUNATIC_API int lunatic_message_signal(const lunatic_message *message, lunatic_pid *out_pid,
+                                       lunatic_exit_reason *out_reason);
+
 /** Frees a message; NULL is a no-op. A message freed twice is detected where possible. */
 LUNATIC_API void lunatic_message_free(lunatic_message *message);
 
@@ -247,6 +267,23 @@ LUNATIC_API int lunatic_send_bytes(lunatic_pid to, lunatic_tag tag, const void *
 LUNATIC_API int lunatic_receive(const lunatic_tag *tags, size_t ntags, int64_t timeout_ns,
                                 lunatic_message **out);
 
+/* What lunatic_receive_mask accepts: data messages (filtered by tags) and/or signals. */
+#define LUNATIC_RECEIVE_DATA 0x1u
+#define LUNATIC_RECEIVE_LINK_DIED 0x2u     /* from links, while trapping (lunatic_trap_links) */
+#define LUNATIC_RECEIVE_PROCESS_DIED 0x4u  /* from monitors */
+#define LUNATIC_RECEIVE_SIGNALS (LUNATIC_RECEIVE_LINK_DIED | LUNATIC_RECEIVE_PROCESS_DIED)
+#define LUNATIC_RECEIVE_ALL (LUNATIC_RECEIVE_DATA | LUNATIC_RECEIVE_SIGNALS)
+
+/**
+ * lunatic_receive that can also take signals. Signals wait in their own queue,
+ * so a signal asked for is found at once even behind thousands of data
+ * messages; when both a signal and a data message match, the signal comes
+ * first. lunatic_receive is lunatic_receive_mask(LUNATIC_RECEIVE_DATA, ...):
+ * it never returns a signal.
+ */
+LUNATIC_API int lunatic_receive_mask(uint32_t mask, const lunatic_tag *tags, size_t ntags, int64_t timeout_ns,
+                                     lunatic_message **out);
+
 /** Number of messages waiting in the calling process's mailbox. */
 LUNATIC_API int lunatic_mailbox_size(size_t *out);
 
@@ -261,6 +298,7 @@ LUNATIC_API int lunatic_mailbox_size(size_t *out);
 typedef int (*lunatic_entry)(const uint8_t *capture, size_t capture_len, void *user);
 
 #define LUNATIC_SPAWN_GUARD_PAGE 0x1u /* stack in its own mapping with a guard page */
+#define LUNATIC_SPAWN_LINK 0x2u       /* link to the spawner before the child runs (link_tag) */
 
 #define LUNATIC_WORKER_ANY (-1)     /* may run on, and be stolen by, any worker */
 #define LUNATIC_WORKER_CURRENT (-2) /* pinned to the spawner's worker (worker 0 from a thread) */
@@ -275,6 +313,8 @@ typedef struct lunatic_spawn_options {
     int32_t worker;
     /** Called with `user` once the process has ended (only if the spawn succeeded). */
     void (*user_free)(void *user);
+    /** LUNATIC_SPAWN_LINK: link the child to the spawner before it runs, with link_tag. */
+    lunatic_tag link_tag;
 } lunatic_spawn_options;
 
 /** Fills *options with the defaults (and struct_size). */
@@ -321,6 +361,70 @@ LUNATIC_API int lunatic_sleep(int64_t duration_ns);
 
 /** 1 if pid names a live process of the caller's runtime, else 0. */
 LUNATIC_API int lunatic_process_alive(lunatic_pid pid);
+
+/* ------------------------------------------- links, monitors, kill, registry */
+
+/*
+ * Links join two processes' fates. When a process fails (LUNATIC_EXIT_FAILED,
+ * KILLED, and the limits) every process linked to it fails too, with the same
+ * reason, recursively — unless it traps link failures, in which case it
+ * receives a LINK_DIED signal (tag = the link's tag) instead. A normal exit
+ * only removes the link. Linking to a process that is already gone acts as if
+ * it had just failed with LUNATIC_EXIT_NOPROC.
+ */
+
+/** Links the caller and pid (both sides carry `tag`). Linking twice keeps one link. */
+LUNATIC_API int lunatic_link(lunatic_pid pid, lunatic_tag tag);
+/** Removes the link between the caller and pid, if any. */
+LUNATIC_API int lunatic_unlink(lunatic_pid pid);
+/** enable != 0: link failures arrive as LINK_DIED signals instead of killing the caller. */
+LUNATIC_API int lunatic_trap_links(int enable);
+
+/**
+ * The caller receives one PROCESS_DIED signal when pid ends, for any reason —
+ * at once (reason NOPROC) if pid is already gone. Monitoring twice is one monitor.
+ */
+LUNATIC_API int lunatic_monitor(lunatic_pid pid);
+/** Stops monitoring pid (a PROCESS_DIED already queued stays queued). */
+LUNATIC_API int lunatic_demonitor(lunatic_pid pid);
+
+/**
+ * Fails pid with LUNATIC_EXIT_KILLED at its next runtime call; a process
+ * blocked in receive or sleep wakes and ends at once (its runtime calls return
+ * LUNATIC_EKILLED; the C++ layer unwinds). Its links and monitors are told.
+ * LUNATIC_ENOPROC if it does not exist.
+ */
+LUNATIC_API int lunatic_kill(lunatic_pid pid);
+
+/**
+ * Names: register(name, type, pid) makes lookup(name, type) find pid until it
+ * ends or is unregistered. `type` (may be NULL = "") is part of the key: a
+ * lookup with another type finds nothing (the typed layers put the message
+ * type and serializer there, e.g. "i32/bincode"). A name that is taken (by a
+ * live process) gives LUNATIC_EEXIST: unregister it first. Names are freed
+ * when their process ends.
+ */
+LUNATIC_API int lunatic_register(const char *name, const char *type, lunatic_pid pid);
+LUNATIC_API int lunatic_unregister(const char *name, const char *type);
+LUNATIC_API int lunatic_lookup(const char *name, const char *type, lunatic_pid *out);
+
+/* ------------------------------------------------------------------ timers */
+
+typedef struct lunatic_timer {
+    uint64_t node; /* the node of the target */
+    uint64_t id;
+} lunatic_timer;
+
+/**
+ * Sends message to pid after delay_ns (>= 0). Ownership of message passes on
+ * success. Timers due at the same instant fire in the order they were set.
+ * The target must be on this node (LUNATIC_ENONODE otherwise, until nodes).
+ * A target that is gone when the timer fires: the message is dropped.
+ */
+LUNATIC_API int lunatic_send_after(lunatic_pid pid, lunatic_message *message, int64_t delay_ns,
+                                   lunatic_timer *out);
+/** Cancels a timer: *out_cancelled (may be NULL) is 1 if it had not fired yet, else 0. */
+LUNATIC_API int lunatic_timer_cancel(lunatic_timer timer, int *out_cancelled);
 
 /* ----------------------------------------------------------- process-local */
 

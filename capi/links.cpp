@@ -1,0 +1,79 @@
+// Links, monitors and kill.
+#include "capi/capi.hpp"
+#include "core/links.hpp"
+
+using namespace lunatic;
+using namespace lunatic::capi;
+
+namespace {
+core::Process *live_caller(const char *what, int *code) {
+    core::Process *self = self_or_fail(what, code);
+    if (self && (self->killed.load(std::memory_order_relaxed) || self->runtime.stopping())) {
+        *code = fail(LUNATIC_EKILLED, "%s: the calling process was killed", what);
+        return nullptr;
+    }
+    return self;
+}
+}  // namespace
+
+extern "C" {
+
+LUNATIC_API int lunatic_link(lunatic_pid pid, lunatic_tag tag) {
+    return guarded("lunatic_link", [&] {
+        int code;
+        core::Process *self = live_caller("lunatic_link", &code);
+        if (!self) return code;
+        return status(core::link(*self, to_core(pid), tag), "lunatic_link");
+    });
+}
+
+LUNATIC_API int lunatic_unlink(lunatic_pid pid) {
+    return guarded("lunatic_unlink", [&] {
+        int code;
+        core::Process *self = live_caller("lunatic_unlink", &code);
+        if (!self) return code;
+        return status(core::unlink(*self, to_core(pid)), "lunatic_unlink");
+    });
+}
+
+LUNATIC_API int lunatic_trap_links(int enable) {
+    int code;
+    core::Process *self = live_caller("lunatic_trap_links", &code);
+    if (!self) return code;
+    core::set_trap_links(*self, enable != 0);
+    return LUNATIC_OK;
+}
+
+LUNATIC_API int lunatic_monitor(lunatic_pid pid) {
+    return guarded("lunatic_monitor", [&] {
+        int code;
+        core::Process *self = live_caller("lunatic_monitor", &code);
+        if (!self) return code;
+        return status(core::monitor(*self, to_core(pid)), "lunatic_monitor");
+    });
+}
+
+LUNATIC_API int lunatic_demonitor(lunatic_pid pid) {
+    return guarded("lunatic_demonitor", [&] {
+        int code;
+        core::Process *self = live_caller("lunatic_demonitor", &code);
+        if (!self) return code;
+        return status(core::demonitor(*self, to_core(pid)), "lunatic_demonitor");
+    });
+}
+
+LUNATIC_API int lunatic_kill(lunatic_pid pid) {
+    return guarded("lunatic_kill", [&] {
+        int code;
+        core::Process *self = live_caller("lunatic_kill", &code);
+        if (!self) return code;
+        core::ProcessRef target = self->runtime.lookup(to_core(pid));
+        if (!target || target->state.load(std::memory_order_relaxed) == core::RunState::finished)
+            return fail(LUNATIC_ENOPROC, "lunatic_kill: process <%llx.%llu> does not exist",
+                        (unsigned long long)pid.node, (unsigned long long)pid.id);
+        core::kill(*target.get());
+        return LUNATIC_OK;
+    });
+}
+
+}  // extern "C"

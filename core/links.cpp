@@ -1,0 +1,191 @@
+#include "core/links.hpp"
+
+#include <algorithm>
+
+#include "core/runtime.hpp"
+
+namespace lunatic::core {
+
+namespace {
+
+const char *reason_name(ExitReason r) {
+    switch (r) {
+    case ExitReason::normal: return "normal";
+    case ExitReason::failed: return "failed";
+    case ExitReason::killed: return "killed";
+    case ExitReason::noproc: return "noproc";
+    case ExitReason::noconnection: return "noconnection";
+    case ExitReason::memory_limit: return "memory limit";
+    case ExitReason::fuel_exhausted: return "fuel exhausted";
+    }
+    return "unknown";
+}
+
+// A LinkDied or ProcessDied message; nullptr when out of memory (the signal is then lost,
+// which is logged by the caller).
+Message *make_signal(MessageKind kind, int64_t tag, Pid who, ExitReason reason, const std::string &text) {
+    Message *m = Message::create(tag, text.size());
+    if (!m) return nullptr;
+    m->append(text.data(), text.size());
+    m->set_signal(kind, who, reason);
+    m->set_sender(who);
+    return m;
+}
+
+void send_signal(Process &to, MessageKind kind, int64_t tag, Pid who, ExitReason reason,
+                 const std::string &text) {
+    Message *m = make_signal(kind, tag, who, reason, text);
+    if (!m) {
+        to.runtime.log().write(LogLevel::error, "out of memory: a %s signal for process %llu was lost",
+                               kind == MessageKind::link_died ? "LinkDied" : "ProcessDied",
+                               static_cast<unsigned long long>(to.id));
+        return;
+    }
+    if (deliver(to, m) != Status::ok) Message::destroy(m);
+}
+
+// Removes the link entry for `other` from p (lock held); returns whether there was one.
+bool remove_link_locked(Process &p, Pid other, int64_t *tag) {
+    auto it = std::find_if(p.links.begin(), p.links.end(), [&](const Process::Link &l) { return l.other == other; });
+    if (it == p.links.end()) return false;
+    if (tag) *tag = it->tag;
+    p.links.erase(it);
+    return true;
+}
+
+void add_link_locked(Process &p, Pid other, int64_t tag) {
+    for (Process::Link &l : p.links) {
+        if (l.other == other) {
+            l.tag = tag;
+            return;
+        }
+    }
+    p.links.push_back(Process::Link{other, tag});
+}
+
+// `self` learns that the process `gone` it tried to relate to does not exist.
+Status linked_to_nothing(Process &self, Pid gone, int64_t tag) {
+    self.lock.lock();
+    const bool trap = self.trap_links;
+    self.lock.unlock();
+    if (trap) {
+        send_signal(self, MessageKind::link_died, tag, gone, ExitReason::noproc, "noproc");
+        return Status::ok;
+    }
+    kill(self, ExitReason::noproc, "noproc");
+    return Status::killed;
+}
+
+}  // namespace
+
+std::string exit_text(ExitReason reason, const std::string &detail) {
+    std::string text = reason_name(reason);
+    if (reason == ExitReason::failed && !detail.empty()) text += ": " + detail;
+    return text;
+}
+
+Status link(Process &self, Pid target, int64_t tag) {
+    Runtime &rt = self.runtime;
+    const Pid me = rt.pid_of(self);
+    if (target == me) return Status::ok;  // linking to oneself changes nothing
+    ProcessRef other = rt.lookup(target);
+    if (!other) return linked_to_nothing(self, target, tag);
+    self.lock.lock();
+    add_link_locked(self, target, tag);
+    self.lock.unlock();
+    other->lock.lock();
+    if (other->state.load(std::memory_order_relaxed) == RunState::finished) {
+        other->lock.unlock();
+        self.lock.lock();
+        remove_link_locked(self, target, nullptr);
+        self.lock.unlock();
+        return linked_to_nothing(self, target, tag);
+    }
+    add_link_locked(*other.get(), me, tag);
+    other->lock.unlock();
+    return Status::ok;
+}
+
+Status unlink(Process &self, Pid target) {
+    Runtime &rt = self.runtime;
+    self.lock.lock();
+    remove_link_locked(self, target, nullptr);
+    self.lock.unlock();
+    if (ProcessRef other = rt.lookup(target)) {
+        other->lock.lock();
+        remove_link_locked(*other.get(), rt.pid_of(self), nullptr);
+        other->lock.unlock();
+    }
+    return Status::ok;
+}
+
+void link_new_child(Process &parent, Process &child, int64_t tag) {
+    Runtime &rt = parent.runtime;
+    child.links.push_back(Process::Link{rt.pid_of(parent), tag});  // not yet visible to anyone
+    parent.lock.lock();
+    add_link_locked(parent, rt.pid_of(child), tag);
+    parent.lock.unlock();
+}
+
+void set_trap_links(Process &self, bool enable) {
+    self.lock.lock();
+    self.trap_links = enable;
+    self.lock.unlock();
+}
+
+Status monitor(Process &self, Pid target) {
+    Runtime &rt = self.runtime;
+    const Pid me = rt.pid_of(self);
+    ProcessRef other = rt.lookup(target);
+    if (other) {
+        other->lock.lock();
+        if (other->state.load(std::memory_order_relaxed) != RunState::finished) {
+            if (std::find(other->watchers.begin(), other->watchers.end(), me) == other->watchers.end())
+                other->watchers.push_back(me);
+            other->lock.unlock();
+            return Status::ok;
+        }
+        other->lock.unlock();
+    }
+    // Already gone: say so at once (lunatic said nothing here).
+    send_signal(self, MessageKind::process_died, 0, target, ExitReason::noproc, "noproc");
+    return Status::ok;
+}
+
+Status demonitor(Process &self, Pid target) {
+    Runtime &rt = self.runtime;
+    if (ProcessRef other = rt.lookup(target)) {
+        const Pid me = rt.pid_of(self);
+        other->lock.lock();
+        auto &w = other->watchers;
+        w.erase(std::remove(w.begin(), w.end(), me), w.end());
+        other->lock.unlock();
+    }
+    return Status::ok;
+}
+
+void notify_exit(Process &dead, ExitReason reason, const std::string &text,
+                 const std::vector<Process::Link> &links, const std::vector<Pid> &watchers) {
+    Runtime &rt = dead.runtime;
+    const Pid me = rt.pid_of(dead);
+    for (const Process::Link &l : links) {
+        ProcessRef other = rt.lookup(l.other);
+        if (!other) continue;
+        other->lock.lock();
+        int64_t tag = 0;
+        const bool linked = remove_link_locked(*other.get(), me, &tag);
+        const bool trap = other->trap_links;
+        other->lock.unlock();
+        if (!linked || reason == ExitReason::normal) continue;
+        if (trap)
+            send_signal(*other.get(), MessageKind::link_died, tag, me, reason, text);
+        else
+            kill(*other.get(), reason, text);
+    }
+    for (const Pid &w : watchers) {
+        if (ProcessRef watcher = rt.lookup(w))
+            send_signal(*watcher.get(), MessageKind::process_died, 0, me, reason, text);
+    }
+}
+
+}  // namespace lunatic::core
