@@ -539,6 +539,9 @@ void get(Reader &in, T &value, int depth) {
 /// The default serializer: Rust bincode 1.x's default (fixint, little-endian)
 /// encoding. See the top of this header and docs/wire-format.md.
 struct Bincode {
+    /// The serializer's part of a registry key (see lunatic/type_name.hpp).
+    static constexpr const char *name = "bincode";
+
     /// Deepest nesting encode and decode accept.
     static constexpr int max_depth = detail::max_nesting_depth;
 

@@ -339,6 +339,9 @@ void from_json(const In &j, T &value) {
 
 /// JSON through nlohmann_json. See the top of this header and docs/wire-format.md.
 struct Json {
+    /// The serializer's part of a registry key (see lunatic/type_name.hpp).
+    static constexpr const char *name = "json";
+
     /// Deepest nesting of arrays/objects encode and decode accept.
     static constexpr int max_depth = detail::max_nesting_depth;
 

@@ -16,6 +16,8 @@
 
 #include "lunatic/error.hpp"
 #include "lunatic/tag.hpp"
+#include "lunatic/timer.hpp"
+#include "lunatic/type_name.hpp"
 #include "lunatic/serializer.hpp"
 #include "lunatic/bincode.hpp"
 #include "lunatic/process.hpp"

@@ -44,16 +44,16 @@ int64_t to_timeout_ns(std::chrono::duration<Rep, Period> d) {
     return duration_cast<nanoseconds>(d).count();
 }
 
-/// lunatic_receive as a MessagePtr; Killed / Error on failure, nullptr on timeout.
-inline MessagePtr receive_raw(std::span<const Tag> tags, int64_t timeout_ns) {
+/// lunatic_receive_mask as a MessagePtr; Killed / Error on failure, nullptr on timeout.
+inline MessagePtr receive_raw(uint32_t mask, std::span<const Tag> tags, int64_t timeout_ns) {
     lunatic_message *m = nullptr;
     int code;
     if (tags.empty()) {
-        code = lunatic_receive(nullptr, 0, timeout_ns, &m);
+        code = lunatic_receive_mask(mask, nullptr, 0, timeout_ns, &m);
     } else {
         std::vector<lunatic_tag> ids(tags.size());
         for (std::size_t i = 0; i < tags.size(); ++i) ids[i] = tags[i].id();
-        code = lunatic_receive(ids.data(), ids.size(), timeout_ns, &m);
+        code = lunatic_receive_mask(mask, ids.data(), ids.size(), timeout_ns, &m);
     }
     if (code == LUNATIC_ETIMEDOUT) return nullptr;
     check(code);
@@ -79,7 +79,11 @@ public:
 
     /// Waits for the next message. Throws DeserializationError if it is not an M
     /// (the message is consumed; use receive_timeout for a result instead).
-    M receive() { return std::move(next({}, LUNATIC_INFINITE)).value(); }
+    /// Signals are not taken here: the MailboxResult forms below take them.
+    M receive() { return std::move(next({}, LUNATIC_INFINITE, LUNATIC_RECEIVE_DATA)).value(); }
+
+    /// Waits for the next message or signal (LinkDied, ProcessDied), as a result.
+    MailboxResult<M> receive_result() { return next({}, LUNATIC_INFINITE); }
 
     template <class Rep, class Period>
     MailboxResult<M> receive_timeout(std::chrono::duration<Rep, Period> timeout) {
@@ -88,9 +92,13 @@ public:
 
     /// Waits for the next message carrying one of tags; the others stay queued in order.
     M tag_receive(std::initializer_list<Tag> tags) {
-        return std::move(next(std::span<const Tag>(tags.begin(), tags.size()), LUNATIC_INFINITE)).value();
+        return std::move(next(std::span<const Tag>(tags.begin(), tags.size()), LUNATIC_INFINITE,
+                              LUNATIC_RECEIVE_DATA))
+            .value();
     }
-    M tag_receive(std::span<const Tag> tags) { return std::move(next(tags, LUNATIC_INFINITE)).value(); }
+    M tag_receive(std::span<const Tag> tags) {
+        return std::move(next(tags, LUNATIC_INFINITE, LUNATIC_RECEIVE_DATA)).value();
+    }
 
     template <class Rep, class Period>
     MailboxResult<M> tag_receive_timeout(std::initializer_list<Tag> tags,
@@ -102,6 +110,9 @@ public:
         return next(tags, detail::to_timeout_ns(timeout));
     }
 
+    /// The timed and polling forms also return signals (LinkDied while catching
+    /// link failures, ProcessDied from monitors), before data messages.
+
     /// A message if one is already queued, else a timed-out result; never waits.
     MailboxResult<M> try_receive() { return next({}, 0); }
 
@@ -112,6 +123,24 @@ public:
         return Process<M, S>(self);
     }
 
+    // ---- relations
+
+    /// From now on, a failing linked process sends this one a LinkDied signal
+    /// instead of killing it (lunatic's catch_link_failure).
+    Mailbox &catch_link_failure() {
+        detail::check(lunatic_trap_links(1));
+        return *this;
+    }
+    /// Receive one ProcessDied signal when p ends (at once if it is already gone).
+    template <class PM, class PS>
+    void monitor(const Process<PM, PS> &p) {
+        detail::check(lunatic_monitor(p.raw()));
+    }
+    template <class PM, class PS>
+    void demonitor(const Process<PM, PS> &p) {
+        detail::check(lunatic_demonitor(p.raw()));
+    }
+
     /// Number of messages waiting.
     std::size_t size() const {
         std::size_t n = 0;
@@ -120,12 +149,22 @@ public:
     }
 
 private:
-    MailboxResult<M> next(std::span<const Tag> tags, int64_t timeout_ns) {
-        detail::MessagePtr m = detail::receive_raw(tags, timeout_ns);
+    MailboxResult<M> next(std::span<const Tag> tags, int64_t timeout_ns, uint32_t mask = LUNATIC_RECEIVE_ALL) {
+        detail::MessagePtr m = detail::receive_raw(mask, tags, timeout_ns);
         if (!m) return MailboxResult<M>::timed_out();
         Tag tag(lunatic_message_tag(m.get()));
         const uint8_t *data = lunatic_message_data(m.get());
         std::size_t size = lunatic_message_size(m.get());
+        lunatic_message_kind kind = lunatic_message_kind_of(m.get());
+        if (kind != LUNATIC_MESSAGE_DATA) {
+            lunatic_pid pid{};
+            lunatic_exit_reason reason = LUNATIC_EXIT_NORMAL;
+            lunatic_message_signal(m.get(), &pid, &reason);
+            return MailboxResult<M>::signal(kind == LUNATIC_MESSAGE_LINK_DIED ? MailboxResult<M>::Kind::link_died
+                                                                              : MailboxResult<M>::Kind::process_died,
+                                            tag, pid, static_cast<ExitReason>(reason),
+                                            std::string(reinterpret_cast<const char *>(data), size));
+        }
         M value{};
         try {
             detail::decode_payload<S>(data, size, value);

@@ -421,6 +421,9 @@ void unpack(const msgpack::object &o, T &value) {
 /// MessagePack through msgpack-c. See the top of this header and
 /// docs/wire-format.md.
 struct MessagePack {
+    /// The serializer's part of a registry key (see lunatic/type_name.hpp).
+    static constexpr const char *name = "msgpack";
+
     /// Deepest nesting of arrays/maps encode and decode accept.
     static constexpr int max_depth = detail::max_nesting_depth;
 

@@ -81,9 +81,15 @@ constexpr void check_entry() {
                   "process — pass what they need as the capture");
 }
 
+/// Spawn options for a link (or none).
+struct LinkRequest {
+    bool link = false;
+    Tag tag;
+};
+
 /// Spawns a mailbox process with entry, returning its pid.
 template <class S, class C, class F>
-lunatic_pid spawn_mailbox(const C &capture, F entry, const lunatic_spawn_options *options) {
+lunatic_pid spawn_mailbox(const C &capture, F entry, LinkRequest link = {}) {
     using T = entry_traits<F>;
     using Capture = typename T::capture;
     static_assert(std::is_convertible_v<const C &, Capture>,
@@ -91,10 +97,16 @@ lunatic_pid spawn_mailbox(const C &capture, F entry, const lunatic_spawn_options
     typename T::pointer fn = +entry;
     Capture converted = capture;
     MessagePtr bytes(encode_message<S>(Tag::none(), converted));
+    lunatic_spawn_options options;
+    lunatic_spawn_options_init(&options);
+    if (link.link) {
+        options.flags |= LUNATIC_SPAWN_LINK;
+        options.link_tag = link.tag.id();
+    }
     lunatic_pid pid{};
     check(lunatic_spawn(&typed_entry<typename T::pointer, Capture, typename T::second, S>,
                         lunatic_message_data(bytes.get()), lunatic_message_size(bytes.get()),
-                        reinterpret_cast<void *>(fn), options, &pid));
+                        reinterpret_cast<void *>(fn), &options, &pid));
     return pid;
 }
 
@@ -107,23 +119,57 @@ Process<M, S> Process<M, S>::spawn(const C &capture, F entry) {
     using Second = typename detail::entry_traits<F>::second;
     static_assert(std::is_same_v<Second, Mailbox<M, S>>,
                   "Process<M, S>::spawn needs an entry whose second parameter is lunatic::Mailbox<M, S>");
-    return Process<M, S>(detail::spawn_mailbox<S>(capture, entry, nullptr));
+    return Process<M, S>(detail::spawn_mailbox<S>(capture, entry));
 }
+
+template <class M, class S>
+template <class C, class F>
+Process<M, S> Process<M, S>::spawn_link(const C &capture, F entry) {
+    return spawn_link_tag(Tag::none(), capture, entry);
+}
+
+template <class M, class S>
+template <class C, class F>
+Process<M, S> Process<M, S>::spawn_link_tag(Tag tag, const C &capture, F entry) {
+    detail::check_entry<F>();
+    using Second = typename detail::entry_traits<F>::second;
+    static_assert(std::is_same_v<Second, Mailbox<M, S>>,
+                  "Process<M, S>::spawn_link needs an entry whose second parameter is lunatic::Mailbox<M, S>");
+    return Process<M, S>(detail::spawn_mailbox<S>(capture, entry, {true, tag}));
+}
+
+namespace detail {
+template <class C, class F>
+auto spawn_kind(const C &capture, F entry, LinkRequest link) {
+    check_entry<F>();
+    using Second = typename entry_traits<F>::second;
+    if constexpr (is_mailbox<Second>::value) {
+        using M = typename Second::message_type;
+        using S = typename Second::serializer_type;
+        return Process<M, S>(spawn_mailbox<S>(capture, entry, link));
+    } else {
+        static_assert(is_mailbox<Second>::value, "the entry's second parameter must be a lunatic::Mailbox<M, S>");
+    }
+}
+}  // namespace detail
 
 /// Spawns entry(capture, mailbox-or-protocol); the returned handle's type follows from
 /// the entry's second parameter (Mailbox<M, S> gives Process<M, S>).
 template <class C, class F>
 auto spawn(const C &capture, F entry) {
-    detail::check_entry<F>();
-    using Second = typename detail::entry_traits<F>::second;
-    if constexpr (detail::is_mailbox<Second>::value) {
-        using M = typename Second::message_type;
-        using S = typename Second::serializer_type;
-        return Process<M, S>(detail::spawn_mailbox<S>(capture, entry, nullptr));
-    } else {
-        static_assert(detail::is_mailbox<Second>::value,
-                      "the entry's second parameter must be a lunatic::Mailbox<M, S>");
-    }
+    return detail::spawn_kind(capture, entry, {});
+}
+
+/// spawn, linked to the caller before the child runs.
+template <class C, class F>
+auto spawn_link(const C &capture, F entry) {
+    return detail::spawn_kind(capture, entry, {true, Tag::none()});
+}
+
+/// spawn_link with a tag that the link's LinkDied signals carry.
+template <class C, class F>
+auto spawn_link_tag(Tag tag, const C &capture, F entry) {
+    return detail::spawn_kind(capture, entry, {true, tag});
 }
 
 }  // namespace lunatic
