@@ -19,7 +19,8 @@ TEST_ARGS ?=
 # Programs `make demo` runs, in order; the ones not built are skipped, but at least one must run.
 # A *.py entry runs with Debian's /usr/bin/python3 and the built Python module on PYTHONPATH.
 DEMOS ?= $(BUILD_DIR)/examples/c/hello $(BUILD_DIR)/examples/c/hundred_thousand \
-	$(BUILD_DIR)/examples/cpp/hello $(BUILD_DIR)/examples/cpp/ring
+	$(BUILD_DIR)/examples/cpp/hello $(BUILD_DIR)/examples/cpp/ring \
+	examples/python/hello.py
 DEMO_PYTHONPATH ?= $(BUILD_DIR)/bindings/python
 BENCHES ?= $(BUILD_DIR)/bench/bench_core $(BUILD_DIR)/bench/floor_boost_fiber
 

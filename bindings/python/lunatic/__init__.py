@@ -1,0 +1,134 @@
+"""lunatic: Erlang-style lightweight processes for Python, on liblunatic.
+
+::
+
+    import lunatic
+
+    def child(capture, mailbox):
+        assert capture == 1
+        assert mailbox.receive() == 2
+
+    p = lunatic.spawn(child, 1)
+    p.send(2)
+
+Importing the package starts a runtime and makes the importing thread (the
+main thread, normally) a process: ``lunatic.Mailbox()`` there is its own
+mailbox. When the interpreter exits, the processes still running are killed
+(:class:`Killed` is raised at their runtime call, so ``finally`` blocks run)
+and the runtime stops before the interpreter tears down.
+
+Environment, read at import:
+
+``LUNATIC_WORKERS``
+    worker threads (default: the hardware threads, at least 2). Python
+    processes all run on one of them; C/C++ processes use them all.
+``LUNATIC_STACK_SIZE``
+    default stack size of a Python process in bytes (default 8 MiB, committed lazily).
+
+Not supported: calling lunatic from a child made by :func:`os.fork` (the
+runtime's threads do not exist there: every call raises
+:class:`NotAProcessError`; plain Python code, ``exec`` and exiting work), and
+C extensions that call ``PyGILState_Ensure`` from inside a lunatic process
+(e.g. ctypes callbacks): see README.
+"""
+
+from __future__ import annotations
+
+import atexit as _atexit
+import os as _os
+import threading as _threading
+
+from . import _lunatic
+from ._errors import (
+    DeserializationError,
+    Error,
+    Killed,
+    NoProcessError,
+    NotAProcessError,
+    NotFoundError,
+    PermissionError,
+    ResourceError,
+    SerializationError,
+    TimeoutError,
+)
+from ._process import (
+    Mailbox,
+    Message,
+    Process,
+    Tag,
+    attached,
+    sleep,
+    spawn,
+    spawn_named,
+    this_process,
+    yield_,
+)
+from ._serializers import Json, MessagePack, Pickle
+
+__version__ = _lunatic.version()
+
+__all__ = [
+    "Process",
+    "Mailbox",
+    "Message",
+    "Tag",
+    "spawn",
+    "spawn_named",
+    "this_process",
+    "sleep",
+    "yield_",
+    "attached",
+    "node_id",
+    "workers",
+    "process_count",
+    "Pickle",
+    "MessagePack",
+    "Json",
+    "Error",
+    "TimeoutError",
+    "NoProcessError",
+    "DeserializationError",
+    "SerializationError",
+    "NotAProcessError",
+    "NotFoundError",
+    "PermissionError",
+    "ResourceError",
+    "Killed",
+]
+
+
+def _env_int(name: str, default: int) -> int:
+    text = _os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise ValueError(f"{name}={text!r} is not an integer") from None
+    if value < 0:
+        raise ValueError(f"{name} must not be negative")
+    return value
+
+
+def node_id() -> int:
+    """The node id of this interpreter's runtime."""
+    return _lunatic.runtime_info().get("node_id", 0)
+
+
+def workers() -> int:
+    """Number of worker threads of the runtime."""
+    return _lunatic.runtime_info().get("workers", 0)
+
+
+def process_count() -> int:
+    """Number of processes alive (the main thread and other attached threads included)."""
+    return _lunatic.runtime_info().get("process_count", 0)
+
+
+_workers = _env_int("LUNATIC_WORKERS", 0) or max(2, _os.cpu_count() or 1)
+_lunatic.start(_workers, _threading.main_thread().ident or _threading.get_ident(),
+               _env_int("LUNATIC_STACK_SIZE", 0))
+# atexit runs before the interpreter finalizes: the processes still running
+# are killed and unwind while Python is intact.
+_atexit.register(_lunatic.shutdown)
+_os.register_at_fork(after_in_child=_lunatic.after_fork_child)

@@ -1,0 +1,763 @@
+// lunatic._lunatic: the CPython extension under `import lunatic`.
+//
+// It calls only the C ABI (<lunatic/lunatic.h>). The pure-Python package
+// (bindings/python/lunatic/) wraps these functions into Process, Mailbox,
+// spawn and the serializers.
+//
+// How Python runs on lunatic's fibers (DESIGN.md §5, research/bindings-abi.md §1):
+//
+//  * One PyThreadState per Python process. python_entry() takes it inside
+//    the process's fiber (PyThreadState_New, or a cleared one from a pool of
+//    this worker's thread states, + PyEval_RestoreThread) and ends with
+//    PyThreadState_Clear + PyEval_SaveThread (back to the pool) or
+//    PyThreadState_DeleteCurrent, so no two fibers ever interleave Python
+//    frames on one thread state.
+//  * No fiber switch while the GIL is held: every call that may switch fibers
+//    (receive, sleep, yield, spawn) is a raw CPython function (PyMethodDef,
+//    METH_FASTCALL — never pybind11's dispatcher, whose per-OS-thread
+//    loader_life_support stack breaks when fibers resume out of order) that
+//    releases the GIL around the lunatic_* call with PyEval_SaveThread and
+//    takes it back with PyEval_RestoreThread(own thread state).
+//  * Python processes are pinned to one worker (the last one), so they never
+//    migrate between OS threads (CPython's GILState TLS, thread ids and C
+//    extensions' thread-locals stay consistent) and never run on the main
+//    thread (where SIGINT would land in a random process).
+//  * Python processes get big stacks (8 MiB by default, like a main thread):
+//    C-recursive Python code (json, repr, pickle, C callbacks) runs on the
+//    fiber's stack. Pooled stacks are committed lazily, so this costs address
+//    space, not memory.
+//  * PyGILState_Ensure (and pybind11's gil_scoped_acquire) is never used:
+//    inside a fiber it would find another process's thread state and deadlock.
+//  * The main thread (attached to the runtime at import) waits in slices of
+//    50 ms and calls PyErr_CheckSignals between them, so Ctrl-C raises
+//    KeyboardInterrupt in a blocked receive or sleep.
+//  * The spawned callable and its arguments travel through lunatic_spawn's
+//    `user` pointer as new references. The entry takes them over (with the
+//    GIL) and drops them before it ends. user_free runs on a worker thread
+//    without the GIL: when the entry ran, there is nothing left to drop; when
+//    the process was discarded before it started (its runtime stopped), the
+//    references are parked in a "graveyard" that a thread holding the GIL
+//    empties (the next spawn, or shutdown() once the runtime is gone). No
+//    thread ever takes the GIL for bookkeeping on a worker.
+//  * shutdown() (registered with atexit by the package, so it runs before the
+//    interpreter finalizes) destroys the runtime with the GIL released: the
+//    processes still running get LUNATIC_EKILLED at their runtime call, raise
+//    lunatic.Killed, unwind (finally blocks run) and end before the
+//    interpreter starts tearing down.
+
+#define PY_SSIZE_T_CLEAN
+#include <pybind11/pybind11.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <mutex>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "lunatic/lunatic.h"
+
+#ifdef LUNATIC_PY_HAVE_NLOHMANN_JSON
+// Only for writing doubles exactly as the C++ lunatic::Json serializer does
+// (nlohmann_json's Grisu2 output is not always Python's shortest repr).
+#include <nlohmann/json.hpp>
+#endif
+
+namespace py = pybind11;
+
+namespace {
+
+// ------------------------------------------------------------------ state
+// Touched with the GIL held, except where noted.
+
+lunatic_runtime *g_runtime = nullptr;  // NULL before start() and after shutdown()
+bool g_forked = false;                 // this is a child made by os.fork()
+PyInterpreterState *g_interp = nullptr;
+int32_t g_python_worker = 0;            // the worker every Python process is pinned to
+size_t g_stack_size = size_t(8) << 20;  // default stack of a Python process
+unsigned long g_main_thread = 0;        // ident of the thread that handles signals
+PyObject *g_error_classes = nullptr;    // dict: status code -> exception class
+PyObject *g_error_base = nullptr;       // lunatic.Error
+
+constexpr int64_t kSliceNs = 50'000'000;  // main-thread waits: signal checks this often
+
+// What a Python process runs: target(payload_bytes, arg). Both are owned references.
+struct PySpawn {
+    PyObject *target;
+    PyObject *arg;
+};
+
+// Never-started spawns whose references still have to be dropped (see above).
+std::mutex g_grave_mutex;
+std::vector<PySpawn *> g_grave;
+std::atomic<bool> g_grave_nonempty{false};
+
+// ------------------------------------------------------------------ errors
+
+// Raises the lunatic exception for code with message; returns NULL.
+PyObject *raise_message(int code, const std::string &message) {
+    PyObject *cls = nullptr;
+    if (g_error_classes) {
+        PyObject *key = PyLong_FromLong(code);
+        if (!key) return nullptr;
+        cls = PyDict_GetItemWithError(g_error_classes, key);  // borrowed
+        Py_DECREF(key);
+        if (!cls && PyErr_Occurred()) return nullptr;
+    }
+    if (!cls) cls = g_error_base ? g_error_base : PyExc_RuntimeError;
+    PyObject *exc = PyObject_CallFunction(cls, "si", message.c_str(), code);
+    if (!exc) return nullptr;
+    PyErr_SetObject(reinterpret_cast<PyObject *>(Py_TYPE(exc)), exc);
+    Py_DECREF(exc);
+    return nullptr;
+}
+
+// Raises the exception for a status code a lunatic_* call just returned
+// (lunatic_errmsg() must not have been overwritten by another call).
+PyObject *raise_status(int code) {
+    std::string message = lunatic_errmsg();
+    if (message.empty()) message = lunatic_strerror(code);
+    if (code == LUNATIC_ESTATE && message.find("not a lunatic process") != std::string::npos)
+        message +=
+            " — in Python, run the code in a lunatic process, or wrap it in "
+            "`with lunatic.attached():` in this thread";
+    return raise_message(code, message);
+}
+
+// True when the runtime can be used; else raises and returns false.
+bool runtime_ready() {
+    if (g_forked) {
+        raise_message(LUNATIC_ESTATE,
+                      "lunatic cannot be used in a child process made by os.fork(): the runtime's "
+                      "worker threads exist only in the parent (start a fresh interpreter instead, "
+                      "e.g. multiprocessing's 'spawn' or 'forkserver' method)");
+        return false;
+    }
+    if (!g_runtime) {
+        raise_message(LUNATIC_ESTATE,
+                      "the lunatic runtime is not running (it stops when the interpreter exits)");
+        return false;
+    }
+    return true;
+}
+
+bool check_nargs(const char *name, Py_ssize_t nargs, Py_ssize_t want) {
+    if (nargs == want) return true;
+    PyErr_Format(PyExc_TypeError, "%s() takes %zd arguments (%zd given)", name, want, nargs);
+    return false;
+}
+
+bool to_u64(PyObject *o, uint64_t *out) {
+    unsigned long long v = PyLong_AsUnsignedLongLong(o);
+    if (v == (unsigned long long)-1 && PyErr_Occurred()) return false;
+    *out = v;
+    return true;
+}
+
+bool to_i64(PyObject *o, int64_t *out) {
+    long long v = PyLong_AsLongLong(o);
+    if (v == -1 && PyErr_Occurred()) return false;
+    *out = v;
+    return true;
+}
+
+bool on_main_thread() { return PyThread_get_thread_ident() == g_main_thread; }
+
+// ------------------------------------------------------------ graveyard
+
+void drain_graveyard() {
+    if (!g_grave_nonempty.load(std::memory_order_acquire)) return;
+    std::vector<PySpawn *> dead;
+    {
+        std::lock_guard lock(g_grave_mutex);
+        dead.swap(g_grave);
+        g_grave_nonempty.store(false, std::memory_order_release);
+    }
+    for (PySpawn *s : dead) {
+        Py_XDECREF(s->target);
+        Py_XDECREF(s->arg);
+        delete s;
+    }
+}
+
+// Runs on a worker thread, without the GIL, once the process has ended.
+void python_user_free(void *user) {
+    auto *s = static_cast<PySpawn *>(user);
+    if (!s->target && !s->arg) {  // the entry ran and dropped its references
+        delete s;
+        return;
+    }
+    try {
+        std::lock_guard lock(g_grave_mutex);
+        g_grave.push_back(s);
+        g_grave_nonempty.store(true, std::memory_order_release);
+    } catch (...) {
+        // Out of memory: leak the two references rather than touch Python without the GIL.
+    }
+}
+
+// ------------------------------------------------------------ thread states
+// Python processes reuse cleared thread states: creating and deleting one per
+// process maps and unmaps its 16 KiB frame stack each time, and the munmap
+// costs a TLB shootdown across threads. A thread state goes back to the pool
+// only after PyThreadState_Clear (no frames, no exception, no contextvars, no
+// threading.local dict: nothing of the previous process survives), and is only
+// ever used on the Python worker, the OS thread it was created on.
+
+constexpr size_t kThreadStatePoolMax = 256;
+std::mutex g_ts_mutex;
+std::vector<PyThreadState *> g_ts_pool;
+
+PyThreadState *take_thread_state() {
+    {
+        std::lock_guard lock(g_ts_mutex);
+        if (!g_ts_pool.empty()) {
+            PyThreadState *ts = g_ts_pool.back();
+            g_ts_pool.pop_back();
+            return ts;
+        }
+    }
+    return PyThreadState_New(g_interp);  // needs no GIL
+}
+
+// Called with ts current and the GIL held; returns with the GIL released.
+void give_back_thread_state(PyThreadState *ts) {
+    PyThreadState_Clear(ts);
+    bool pooled = false;
+    try {
+        std::lock_guard lock(g_ts_mutex);
+        if (g_ts_pool.size() < kThreadStatePoolMax) {
+            g_ts_pool.push_back(ts);
+            pooled = true;
+        }
+    } catch (...) {
+    }
+    if (pooled)
+        PyEval_SaveThread();
+    else
+        PyThreadState_DeleteCurrent();  // releases the GIL
+}
+
+// With the GIL, once no process runs any more (the runtime is destroyed).
+void free_thread_state_pool() {
+    std::vector<PyThreadState *> pool;
+    {
+        std::lock_guard lock(g_ts_mutex);
+        pool.swap(g_ts_pool);
+    }
+    for (PyThreadState *ts : pool) PyThreadState_Delete(ts);  // cleared already; not current
+}
+
+// ------------------------------------------------------------ the entry
+
+// Runs target(payload, arg) with this fiber's thread state; returns the exit code.
+int run_python(PyObject *target, PyObject *arg, const uint8_t *capture, size_t len) {
+    PyObject *payload = PyBytes_FromStringAndSize(reinterpret_cast<const char *>(capture),
+                                                  static_cast<Py_ssize_t>(len));
+    PyObject *result =
+        payload ? PyObject_CallFunctionObjArgs(target, payload, arg, nullptr) : nullptr;
+    Py_XDECREF(payload);
+    if (!result) {
+        // The bootstrap itself failed (it catches everything the process raises).
+        PyErr_WriteUnraisable(target);
+        lunatic_fail("lunatic: the Python bootstrap of this process failed");
+        return 1;
+    }
+    int code = 0;
+    if (result == Py_None) {
+        code = 0;
+    } else if (PyUnicode_Check(result)) {  // a failure, described
+        const char *message = PyUnicode_AsUTF8(result);
+        if (!message) {
+            PyErr_Clear();
+            message = "uncaught exception";
+        }
+        lunatic_fail(message);
+        code = 1;
+    } else {  // killed: the runtime knows already
+        code = 1;
+    }
+    Py_DECREF(result);
+    return code;
+}
+
+int python_entry(const uint8_t *capture, size_t capture_len, void *user) {
+    auto *s = static_cast<PySpawn *>(user);
+    PyThreadState *ts = take_thread_state();
+    if (!ts) {
+        lunatic_fail("lunatic: cannot create a Python thread state");
+        return 1;  // s keeps its references: user_free parks them in the graveyard
+    }
+    PyEval_RestoreThread(ts);
+    PyObject *target = s->target;
+    PyObject *arg = s->arg;
+    s->target = nullptr;  // ours now (user_free runs only after this entry returned)
+    s->arg = nullptr;
+    int code = run_python(target, arg, capture, capture_len);
+    Py_DECREF(target);
+    Py_DECREF(arg);
+    give_back_thread_state(ts);  // releases the GIL
+    return code;
+}
+
+// ------------------------------------------------------------ raw functions
+// Everything that may switch fibers is here, as METH_FASTCALL functions.
+
+// receive(tags: tuple[int, ...] | None, timeout_ns: int)
+//   -> (payload: bytes, tag: int, kind: int, sender_node: int, sender_id: int) | None on timeout
+PyObject *py_receive(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
+    if (!check_nargs("receive", nargs, 2) || !runtime_ready()) return nullptr;
+    lunatic_tag small[8];
+    std::vector<lunatic_tag> big;
+    lunatic_tag *tags = nullptr;
+    size_t ntags = 0;
+    if (args[0] != Py_None) {
+        PyObject *seq = PySequence_Fast(args[0], "tags must be a sequence of int");
+        if (!seq) return nullptr;
+        Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+        if (n > 8) {
+            big.resize(static_cast<size_t>(n));
+            tags = big.data();
+        } else {
+            tags = small;
+        }
+        for (Py_ssize_t i = 0; i < n; ++i) {
+            int64_t t;
+            if (!to_i64(PySequence_Fast_GET_ITEM(seq, i), &t)) {
+                Py_DECREF(seq);
+                return nullptr;
+            }
+            tags[i] = t;
+        }
+        ntags = static_cast<size_t>(n);
+        Py_DECREF(seq);
+        if (ntags == 0) {
+            PyErr_SetString(PyExc_ValueError, "tag_receive needs at least one tag");
+            return nullptr;
+        }
+    }
+    int64_t timeout;
+    if (!to_i64(args[1], &timeout)) return nullptr;
+    if (timeout < 0) timeout = LUNATIC_INFINITE;
+
+    lunatic_message *m = nullptr;
+    int rc;
+    if (timeout != 0 && on_main_thread()) {
+        using clock = std::chrono::steady_clock;
+        const auto deadline = clock::now() + std::chrono::nanoseconds(timeout > 0 ? timeout : 0);
+        for (;;) {
+            int64_t slice = kSliceNs;
+            if (timeout > 0) {
+                int64_t left =
+                    std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - clock::now())
+                        .count();
+                if (left < 0) left = 0;
+                if (left < slice) slice = left;
+            }
+            PyThreadState *ts = PyEval_SaveThread();
+            rc = lunatic_receive(tags, ntags, slice, &m);
+            PyEval_RestoreThread(ts);
+            if (rc != LUNATIC_ETIMEDOUT) break;
+            if (timeout > 0 && clock::now() >= deadline) break;
+            if (PyErr_CheckSignals() < 0) return nullptr;  // e.g. KeyboardInterrupt
+        }
+    } else {
+        PyThreadState *ts = PyEval_SaveThread();
+        rc = lunatic_receive(tags, ntags, timeout, &m);
+        PyEval_RestoreThread(ts);
+    }
+    if (rc == LUNATIC_ETIMEDOUT) Py_RETURN_NONE;
+    if (rc != LUNATIC_OK) return raise_status(rc);
+
+    lunatic_pid sender{0, 0};
+    lunatic_message_sender(m, &sender);
+    const uint8_t *data = lunatic_message_data(m);
+    PyObject *result = Py_BuildValue("(y#LiKK)", reinterpret_cast<const char *>(data),
+                                     static_cast<Py_ssize_t>(lunatic_message_size(m)),
+                                     static_cast<long long>(lunatic_message_tag(m)),
+                                     static_cast<int>(lunatic_message_kind_of(m)),
+                                     static_cast<unsigned long long>(sender.node),
+                                     static_cast<unsigned long long>(sender.id));
+    lunatic_message_free(m);
+    return result;
+}
+
+// sleep(duration_ns: int) -> None
+PyObject *py_sleep(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
+    if (!check_nargs("sleep", nargs, 1) || !runtime_ready()) return nullptr;
+    int64_t ns;
+    if (!to_i64(args[0], &ns)) return nullptr;
+    if (ns < 0) {
+        PyErr_SetString(PyExc_ValueError, "sleep length must be non-negative");
+        return nullptr;
+    }
+    int rc;
+    if (ns > 0 && on_main_thread()) {
+        using clock = std::chrono::steady_clock;
+        const auto deadline = clock::now() + std::chrono::nanoseconds(ns);
+        for (;;) {
+            int64_t left =
+                std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - clock::now())
+                    .count();
+            if (left <= 0) {
+                rc = LUNATIC_OK;
+                break;
+            }
+            PyThreadState *ts = PyEval_SaveThread();
+            rc = lunatic_sleep(left < kSliceNs ? left : kSliceNs);
+            PyEval_RestoreThread(ts);
+            if (rc != LUNATIC_OK) break;
+            if (PyErr_CheckSignals() < 0) return nullptr;
+        }
+    } else {
+        PyThreadState *ts = PyEval_SaveThread();
+        rc = lunatic_sleep(ns);
+        PyEval_RestoreThread(ts);
+    }
+    if (rc != LUNATIC_OK) return raise_status(rc);
+    Py_RETURN_NONE;
+}
+
+// yield_() -> None
+PyObject *py_yield(PyObject *, PyObject *const *, Py_ssize_t nargs) {
+    if (!check_nargs("yield_", nargs, 0) || !runtime_ready()) return nullptr;
+    PyThreadState *ts = PyEval_SaveThread();
+    int rc = lunatic_yield();
+    PyEval_RestoreThread(ts);
+    if (rc != LUNATIC_OK) return raise_status(rc);
+    Py_RETURN_NONE;
+}
+
+bool parse_stack(PyObject *o, size_t *out) {
+    if (o == Py_None) {
+        *out = g_stack_size;
+        return true;
+    }
+    uint64_t v;
+    if (!to_u64(o, &v)) return false;
+    *out = static_cast<size_t>(v);
+    return true;
+}
+
+// spawn(target, arg, payload: bytes, stack_size: int | None) -> (node, id)
+// Starts a Python process running target(payload, arg), pinned to the Python worker.
+PyObject *py_spawn(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
+    if (!check_nargs("spawn", nargs, 4) || !runtime_ready()) return nullptr;
+    PyObject *target = args[0], *arg = args[1];
+    if (!PyCallable_Check(target)) {
+        PyErr_SetString(PyExc_TypeError, "spawn: target is not callable");
+        return nullptr;
+    }
+    char *data;
+    Py_ssize_t len;
+    if (PyBytes_AsStringAndSize(args[2], &data, &len) < 0) return nullptr;
+    size_t stack;
+    if (!parse_stack(args[3], &stack)) return nullptr;
+
+    auto *s = new (std::nothrow) PySpawn{target, arg};
+    if (!s) return PyErr_NoMemory();
+    Py_INCREF(target);
+    Py_INCREF(arg);
+    lunatic_spawn_options o;
+    lunatic_spawn_options_init(&o);
+    o.stack_size = stack;
+    o.worker = g_python_worker;
+    o.user_free = python_user_free;
+    lunatic_pid pid{0, 0};
+    // The payload stays alive (args holds it) while the GIL is released.
+    PyThreadState *ts = PyEval_SaveThread();
+    int rc = lunatic_spawn(python_entry, data, static_cast<size_t>(len), s, &o, &pid);
+    PyEval_RestoreThread(ts);
+    // From here on, s may already be gone (the child can run and end on its worker).
+    if (rc != LUNATIC_OK) {
+        PyObject *result = raise_status(rc);
+        Py_DECREF(target);  // a failed spawn never calls user_free
+        Py_DECREF(arg);
+        delete s;
+        return result;
+    }
+    drain_graveyard();
+    return Py_BuildValue("(KK)", static_cast<unsigned long long>(pid.node),
+                         static_cast<unsigned long long>(pid.id));
+}
+
+// spawn_named(name: str, payload: bytes, worker: int, stack_size: int) -> (node, id)
+PyObject *py_spawn_named(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
+    if (!check_nargs("spawn_named", nargs, 4) || !runtime_ready()) return nullptr;
+    const char *name = PyUnicode_AsUTF8(args[0]);
+    if (!name) return nullptr;
+    char *data;
+    Py_ssize_t len;
+    if (PyBytes_AsStringAndSize(args[1], &data, &len) < 0) return nullptr;
+    int64_t worker, stack;
+    if (!to_i64(args[2], &worker) || !to_i64(args[3], &stack)) return nullptr;
+    if (stack < 0) stack = 0;
+    lunatic_spawn_options o;
+    lunatic_spawn_options_init(&o);
+    o.worker = static_cast<int32_t>(worker);
+    o.stack_size = static_cast<size_t>(stack);
+    lunatic_pid pid{0, 0};
+    std::string owned_name = name;  // the str stays alive too, but keep it simple
+    PyThreadState *ts = PyEval_SaveThread();
+    int rc = lunatic_spawn_named(owned_name.c_str(), data, static_cast<size_t>(len), &o, &pid);
+    PyEval_RestoreThread(ts);
+    if (rc != LUNATIC_OK) return raise_status(rc);
+    return Py_BuildValue("(KK)", static_cast<unsigned long long>(pid.node),
+                         static_cast<unsigned long long>(pid.id));
+}
+
+// send(node: int, id: int, tag: int, payload: bytes) -> bool (False: no such process)
+PyObject *py_send(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
+    if (!check_nargs("send", nargs, 4) || !runtime_ready()) return nullptr;
+    lunatic_pid to;
+    int64_t tag;
+    if (!to_u64(args[0], &to.node) || !to_u64(args[1], &to.id) || !to_i64(args[2], &tag))
+        return nullptr;
+    char *data;
+    Py_ssize_t len;
+    if (PyBytes_AsStringAndSize(args[3], &data, &len) < 0) return nullptr;
+    // Never switches fibers: the GIL stays held.
+    int rc = lunatic_send_bytes(to, tag, data, static_cast<size_t>(len));
+    if (rc == LUNATIC_OK) Py_RETURN_TRUE;
+    if (rc == LUNATIC_ENOPROC) Py_RETURN_FALSE;
+    return raise_status(rc);
+}
+
+// self_pid() -> (node, id)
+PyObject *py_self(PyObject *, PyObject *const *, Py_ssize_t nargs) {
+    if (!check_nargs("self_pid", nargs, 0) || !runtime_ready()) return nullptr;
+    lunatic_pid pid;
+    int rc = lunatic_self(&pid);
+    if (rc != LUNATIC_OK) return raise_status(rc);
+    return Py_BuildValue("(KK)", static_cast<unsigned long long>(pid.node),
+                         static_cast<unsigned long long>(pid.id));
+}
+
+// mailbox_size() -> int
+PyObject *py_mailbox_size(PyObject *, PyObject *const *, Py_ssize_t nargs) {
+    if (!check_nargs("mailbox_size", nargs, 0) || !runtime_ready()) return nullptr;
+    size_t n = 0;
+    int rc = lunatic_mailbox_size(&n);
+    if (rc != LUNATIC_OK) return raise_status(rc);
+    return PyLong_FromSize_t(n);
+}
+
+// process_alive(node, id) -> bool
+PyObject *py_alive(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
+    if (!check_nargs("process_alive", nargs, 2) || !runtime_ready()) return nullptr;
+    lunatic_pid pid;
+    if (!to_u64(args[0], &pid.node) || !to_u64(args[1], &pid.id)) return nullptr;
+    lunatic_pid self;
+    int rc = lunatic_self(&self);
+    if (rc != LUNATIC_OK) return raise_status(rc);
+    return PyBool_FromLong(lunatic_process_alive(pid));
+}
+
+// attach() -> (node, id): makes the calling (non-process) thread a process.
+PyObject *py_attach(PyObject *, PyObject *const *, Py_ssize_t nargs) {
+    if (!check_nargs("attach", nargs, 0) || !runtime_ready()) return nullptr;
+    lunatic_pid pid;
+    int rc = lunatic_runtime_attach(g_runtime, &pid);
+    if (rc != LUNATIC_OK) return raise_status(rc);
+    return Py_BuildValue("(KK)", static_cast<unsigned long long>(pid.node),
+                         static_cast<unsigned long long>(pid.id));
+}
+
+// detach() -> None
+PyObject *py_detach(PyObject *, PyObject *const *, Py_ssize_t nargs) {
+    if (!check_nargs("detach", nargs, 0)) return nullptr;
+    if (g_forked) Py_RETURN_NONE;
+    int rc = lunatic_detach();
+    if (rc != LUNATIC_OK) return raise_status(rc);
+    Py_RETURN_NONE;
+}
+
+// fail(message: str) -> None: sets the calling process's failure message.
+PyObject *py_fail(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
+    if (!check_nargs("fail", nargs, 1) || !runtime_ready()) return nullptr;
+    const char *message = PyUnicode_AsUTF8(args[0]);
+    if (!message) return nullptr;
+    int rc = lunatic_fail(message);
+    if (rc != LUNATIC_OK) return raise_status(rc);
+    Py_RETURN_NONE;
+}
+
+// start(workers: int, main_thread_ident: int, stack_size: int) -> (node_id, pid_node, pid_id)
+// Creates the runtime and attaches the calling thread.
+PyObject *py_start(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
+    if (!check_nargs("start", nargs, 3)) return nullptr;
+    if (g_runtime) return raise_message(LUNATIC_EEXIST, "the lunatic runtime is already running");
+    if (g_forked) return raise_message(LUNATIC_ESTATE, "lunatic cannot start in a forked child");
+    uint64_t workers, main_ident, stack;
+    if (!to_u64(args[0], &workers) || !to_u64(args[1], &main_ident) || !to_u64(args[2], &stack))
+        return nullptr;
+    lunatic_runtime_options o;
+    lunatic_runtime_options_init(&o);
+    o.workers = static_cast<uint32_t>(workers);
+    lunatic_runtime *rt = nullptr;
+    int rc = lunatic_runtime_create(&o, &rt);
+    if (rc != LUNATIC_OK) return raise_status(rc);
+    lunatic_pid pid;
+    rc = lunatic_runtime_attach(rt, &pid);
+    if (rc != LUNATIC_OK) {
+        PyObject *result = raise_status(rc);
+        Py_BEGIN_ALLOW_THREADS lunatic_runtime_destroy(rt);
+        Py_END_ALLOW_THREADS return result;
+    }
+    g_runtime = rt;
+    g_interp = PyThreadState_GetInterpreter(PyThreadState_Get());
+    g_python_worker = static_cast<int32_t>(lunatic_runtime_workers(rt)) - 1;
+    g_main_thread = static_cast<unsigned long>(main_ident);
+    if (stack) g_stack_size = static_cast<size_t>(stack);
+    return Py_BuildValue("(KKK)", static_cast<unsigned long long>(lunatic_runtime_node_id(rt)),
+                         static_cast<unsigned long long>(pid.node),
+                         static_cast<unsigned long long>(pid.id));
+}
+
+// shutdown() -> None: kills every process, waits for them, stops the runtime.
+PyObject *py_shutdown(PyObject *, PyObject *const *, Py_ssize_t nargs) {
+    if (!check_nargs("shutdown", nargs, 0)) return nullptr;
+    if (g_forked || !g_runtime) Py_RETURN_NONE;
+    lunatic_runtime *rt = g_runtime;
+    g_runtime = nullptr;  // from now on every call raises a clear error
+    int rc;
+    // Python processes need the GIL to unwind: release it while they do.
+    Py_BEGIN_ALLOW_THREADS rc = lunatic_runtime_destroy(rt);
+    Py_END_ALLOW_THREADS drain_graveyard();
+    if (rc == LUNATIC_OK) free_thread_state_pool();  // no process can run any more
+    if (rc != LUNATIC_OK) return raise_status(rc);
+    Py_RETURN_NONE;
+}
+
+// after_fork_child() -> None: the runtime's threads do not exist in a forked child.
+PyObject *py_after_fork_child(PyObject *, PyObject *const *, Py_ssize_t) {
+    if (g_runtime) g_forked = true;
+    // Never destroyed here: its workers live only in the parent, and a lock one
+    // of them held at the fork stays locked in this copy. The graveyard (its
+    // mutex included) is left alone for the same reason: a few references leak.
+    g_runtime = nullptr;
+    Py_RETURN_NONE;
+}
+
+// set_errors(classes: dict[int, type], base: type) -> None
+PyObject *py_set_errors(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
+    if (!check_nargs("set_errors", nargs, 2)) return nullptr;
+    if (!PyDict_Check(args[0]) || !PyType_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "set_errors(dict, type)");
+        return nullptr;
+    }
+    Py_INCREF(args[0]);
+    Py_INCREF(args[1]);
+    Py_XSETREF(g_error_classes, args[0]);
+    Py_XSETREF(g_error_base, args[1]);
+    Py_RETURN_NONE;
+}
+
+PyObject *py_runtime_info(PyObject *, PyObject *const *, Py_ssize_t nargs) {
+    if (!check_nargs("runtime_info", nargs, 0)) return nullptr;
+    if (!g_runtime) return PyDict_New();
+    return Py_BuildValue(
+        "{s:K,s:I,s:K,s:i,s:n}", "node_id",
+        static_cast<unsigned long long>(lunatic_runtime_node_id(g_runtime)), "workers",
+        static_cast<unsigned>(lunatic_runtime_workers(g_runtime)), "process_count",
+        static_cast<unsigned long long>(lunatic_runtime_process_count(g_runtime)), "python_worker",
+        static_cast<int>(g_python_worker), "stack_size", static_cast<Py_ssize_t>(g_stack_size));
+}
+
+// json_double(x: float) -> str | None: x as lunatic::Json (nlohmann_json) writes it;
+// None when the module was built without nlohmann_json.
+PyObject *py_json_double(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
+    if (!check_nargs("json_double", nargs, 1)) return nullptr;
+    double v = PyFloat_AsDouble(args[0]);
+    if (v == -1.0 && PyErr_Occurred()) return nullptr;
+#ifdef LUNATIC_PY_HAVE_NLOHMANN_JSON
+    std::string text = nlohmann::json(v).dump();
+    return PyUnicode_FromStringAndSize(text.data(), static_cast<Py_ssize_t>(text.size()));
+#else
+    Py_RETURN_NONE;
+#endif
+}
+
+#define LUNATIC_FASTCALL(f) reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(f))
+
+PyMethodDef g_methods[] = {
+    {"receive", LUNATIC_FASTCALL(py_receive), METH_FASTCALL,
+     "receive(tags, timeout_ns) -> (payload, tag, kind, sender_node, sender_id) | None\n\n"
+     "Takes the oldest message (whose tag is in tags, unless tags is None); waits up to "
+     "timeout_ns (-1 forever, 0 polls). Releases the GIL while it waits."},
+    {"sleep", LUNATIC_FASTCALL(py_sleep), METH_FASTCALL,
+     "sleep(duration_ns) -> None\n\nSuspends the calling process. Releases the GIL."},
+    {"yield_", LUNATIC_FASTCALL(py_yield), METH_FASTCALL,
+     "yield_() -> None\n\nLets the other processes of this worker run. Releases the GIL."},
+    {"spawn", LUNATIC_FASTCALL(py_spawn), METH_FASTCALL,
+     "spawn(target, arg, payload, stack_size) -> (node, id)\n\n"
+     "Starts a Python process running target(payload, arg) on the Python worker."},
+    {"spawn_named", LUNATIC_FASTCALL(py_spawn_named), METH_FASTCALL,
+     "spawn_named(name, payload, worker, stack_size) -> (node, id)\n\n"
+     "Starts the entry registered under name (lunatic_entry_register) with payload as capture."},
+    {"send", LUNATIC_FASTCALL(py_send), METH_FASTCALL,
+     "send(node, id, tag, payload) -> bool\n\nFalse when the process does not exist."},
+    {"self_pid", LUNATIC_FASTCALL(py_self), METH_FASTCALL, "self_pid() -> (node, id)"},
+    {"mailbox_size", LUNATIC_FASTCALL(py_mailbox_size), METH_FASTCALL,
+     "mailbox_size() -> int: messages waiting in the calling process's mailbox."},
+    {"process_alive", LUNATIC_FASTCALL(py_alive), METH_FASTCALL, "process_alive(node, id) -> bool"},
+    {"attach", LUNATIC_FASTCALL(py_attach), METH_FASTCALL,
+     "attach() -> (node, id): makes the calling thread a process."},
+    {"detach", LUNATIC_FASTCALL(py_detach), METH_FASTCALL, "detach() -> None"},
+    {"fail", LUNATIC_FASTCALL(py_fail), METH_FASTCALL,
+     "fail(message) -> None: the failure message of the calling process."},
+    {"start", LUNATIC_FASTCALL(py_start), METH_FASTCALL,
+     "start(workers, main_thread_ident, stack_size) -> (node_id, pid_node, pid_id)"},
+    {"shutdown", LUNATIC_FASTCALL(py_shutdown), METH_FASTCALL,
+     "shutdown() -> None: kills every process and stops the runtime (GIL released)."},
+    {"after_fork_child", LUNATIC_FASTCALL(py_after_fork_child), METH_FASTCALL,
+     "after_fork_child() -> None: marks the runtime unusable in a forked child."},
+    {"set_errors", LUNATIC_FASTCALL(py_set_errors), METH_FASTCALL,
+     "set_errors(classes, base) -> None: exception classes by status code."},
+    {"runtime_info", LUNATIC_FASTCALL(py_runtime_info), METH_FASTCALL,
+     "runtime_info() -> dict: node_id, workers, process_count, python_worker, stack_size."},
+    {"json_double", LUNATIC_FASTCALL(py_json_double), METH_FASTCALL,
+     "json_double(x) -> str | None: x written as the C++ Json serializer writes doubles."},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+}  // namespace
+
+PYBIND11_MODULE(_lunatic, m) {
+    m.doc() = "Low-level binding of liblunatic's C ABI; use the `lunatic` package instead.";
+    if (PyModule_AddFunctions(m.ptr(), g_methods) < 0) throw py::error_already_set();
+
+    // Calls that never switch fibers can go through pybind11.
+    m.def(
+        "tag_new", [] { return static_cast<int64_t>(lunatic_tag_new()); },
+        "A fresh tag, unique in this OS process.");
+    m.def(
+        "version", [] { return std::string(lunatic_version_string()); },
+        "Version of the loaded liblunatic.");
+    m.def(
+        "strerror", [](int code) { return std::string(lunatic_strerror(code)); },
+        "The description of a status code.");
+
+    m.attr("OK") = LUNATIC_OK;
+    m.attr("EINVAL") = LUNATIC_EINVAL;
+    m.attr("ENOPROC") = LUNATIC_ENOPROC;
+    m.attr("ETIMEDOUT") = LUNATIC_ETIMEDOUT;
+    m.attr("EKILLED") = LUNATIC_EKILLED;
+    m.attr("EPERM") = LUNATIC_EPERM;
+    m.attr("ENOMEM") = LUNATIC_ENOMEM;
+    m.attr("EEXIST") = LUNATIC_EEXIST;
+    m.attr("ENOTFOUND") = LUNATIC_ENOTFOUND;
+    m.attr("EDECODE") = LUNATIC_EDECODE;
+    m.attr("ENONODE") = LUNATIC_ENONODE;
+    m.attr("ESTATE") = LUNATIC_ESTATE;
+    m.attr("ENOTSUP") = LUNATIC_ENOTSUP;
+    m.attr("EINTERNAL") = LUNATIC_EINTERNAL;
+    m.attr("WORKER_ANY") = LUNATIC_WORKER_ANY;
+    m.attr("MESSAGE_DATA") = static_cast<int>(LUNATIC_MESSAGE_DATA);
+    m.attr("MESSAGE_LINK_DIED") = static_cast<int>(LUNATIC_MESSAGE_LINK_DIED);
+    m.attr("MESSAGE_PROCESS_DIED") = static_cast<int>(LUNATIC_MESSAGE_PROCESS_DIED);
+    m.attr("INFINITE") = static_cast<int64_t>(LUNATIC_INFINITE);
+    m.attr("DEFAULT_STACK_SIZE") = g_stack_size;
+}

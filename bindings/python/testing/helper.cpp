@@ -1,0 +1,208 @@
+// _lunatic_testhelper: C++ processes and C++ encodings for the Python tests
+// (built by meson for tests/python only; never installed).
+//
+// Importing it registers these entries (lunatic_entry_register), which
+// Python spawns with lunatic.spawn_named:
+//
+//   lunatic_test.echo_msgpack / .echo_json    capture: int64 n. Serves n Requests
+//       {reply_to, text, n}: replies Reply{text + "!", n * 2, <its own handle>}
+//       to reply_to (Python -> C++ -> Python).
+//   lunatic_test.greeter_msgpack / .greeter_json    capture: a Python process's
+//       handle. Sends it Hello{<its own handle>, "hello from C++"}, waits for a
+//       string s, sends back "got: " + s (C++ -> Python -> C++ -> Python).
+//
+// and encode_examples(kind) / json_doubles(values) give the bytes the C++
+// serializers write, for byte-compatibility tests.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <variant>
+#include <vector>
+
+#include <lunatic/json.hpp>
+#include <lunatic/lunatic.hpp>
+#include <lunatic/msgpack.hpp>
+
+namespace py = pybind11;
+using namespace std::chrono_literals;
+
+namespace {
+
+template <class S>
+struct Reply {
+    std::string text;
+    int64_t n;
+    lunatic::Process<std::string, S> from;
+    LUNATIC_FRIEND_FIELDS(Reply, text, n, from)
+};
+template <class S>
+struct Request {
+    lunatic::Process<Reply<S>, S> reply_to;
+    std::string text;
+    int64_t n;
+    LUNATIC_FRIEND_FIELDS(Request, reply_to, text, n)
+};
+template <class S>
+struct Hello {
+    lunatic::Process<std::string, S> from;
+    std::string text;
+    LUNATIC_FRIEND_FIELDS(Hello, from, text)
+};
+
+struct Point {
+    int32_t x;
+    int32_t y;
+};
+LUNATIC_FIELDS(Point, x, y)
+
+template <class S>
+int echo(const uint8_t *capture, size_t len, void *) {
+    try {
+        int64_t count = 0;
+        lunatic::detail::decode_payload<S>(capture, len, count);
+        lunatic::Mailbox<Request<S>, S> mailbox;
+        auto me = lunatic::Process<std::string, S>(mailbox.this_process().raw());
+        for (int64_t i = 0; i < count; ++i) {
+            auto r = mailbox.receive_timeout(20s);
+            if (!r) {
+                lunatic_fail(r.is_timed_out() ? "echo: no request within 20 s" : r.error().c_str());
+                return 1;
+            }
+            r->reply_to.send(Reply<S>{r->text + "!", r->n * 2, me});
+        }
+        return 0;
+    } catch (const lunatic::Killed &) {
+        return 1;
+    } catch (const std::exception &e) {
+        lunatic_fail(e.what());
+        return 1;
+    }
+}
+
+template <class S>
+int greeter(const uint8_t *capture, size_t len, void *) {
+    try {
+        lunatic::Process<Hello<S>, S> target;
+        lunatic::detail::decode_payload<S>(capture, len, target);
+        lunatic::Mailbox<std::string, S> mailbox;
+        target.send(Hello<S>{mailbox.this_process(), "hello from C++"});
+        auto r = mailbox.receive_timeout(20s);
+        if (!r) {
+            lunatic_fail(r.is_timed_out() ? "greeter: no answer within 20 s" : r.error().c_str());
+            return 1;
+        }
+        lunatic::Process<std::string, S>(target.raw()).send("got: " + *r);
+        return 0;
+    } catch (const lunatic::Killed &) {
+        return 1;
+    } catch (const std::exception &e) {
+        lunatic_fail(e.what());
+        return 1;
+    }
+}
+
+template <class S, class T>
+py::bytes encode(const T &value) {
+    lunatic_message *m = lunatic::detail::encode_message<S>(lunatic::Tag::none(), value);
+    py::bytes out(reinterpret_cast<const char *>(lunatic_message_data(m)), lunatic_message_size(m));
+    lunatic_message_free(m);
+    return out;
+}
+
+enum class Color { Red, Green, Blue };
+
+template <class S>
+py::dict examples() {
+    py::dict d;
+    d["true"] = encode<S>(true);
+    d["u32_1"] = encode<S>(uint32_t{1});
+    d["i32_-2"] = encode<S>(int32_t{-2});
+    d["-33"] = encode<S>(int32_t{-33});
+    d["200"] = encode<S>(int32_t{200});
+    d["u64_max"] = encode<S>(UINT64_MAX);
+    d["i64_min"] = encode<S>(INT64_MIN);
+    d["1.5"] = encode<S>(1.5);
+    d["2.0"] = encode<S>(2.0);
+    d["-0.0"] = encode<S>(-0.0);
+    d["0.1"] = encode<S>(0.1);
+    d["1e300"] = encode<S>(1e300);
+    d["1e15"] = encode<S>(1e15);
+    d["hi"] = encode<S>(std::string("hi"));
+    d["unicode"] = encode<S>(std::string("\xe2\x82\xac\n\"\\\x01\x7f"));
+    d["long_str"] = encode<S>(std::string(40, 'a'));
+    d["bytes_1_2"] = encode<S>(std::vector<uint8_t>{1, 2});
+    d["vec_i64"] = encode<S>(std::vector<int64_t>{1, -1, 300});
+    d["point"] = encode<S>(Point{1, 2});
+    d["map_str_int"] = encode<S>(std::map<std::string, int>{{"b", 1}, {"a", 2}});
+    d["map_int_str"] = encode<S>(std::map<int, std::string>{{1, "a"}});
+    d["optional_empty"] = encode<S>(std::optional<int>{});
+    d["optional_5"] = encode<S>(std::optional<int>{5});
+    d["variant_a"] = encode<S>(std::variant<int32_t, std::string>{std::string("a")});
+    d["tuple"] = encode<S>(std::tuple<int, std::string, bool>{1, "a", true});
+    d["color_green"] = encode<S>(Color::Green);
+    d["process_1_2"] = encode<S>(lunatic::Process<int, S>(1, 2));
+    d["process_big"] = encode<S>(lunatic::Process<int, S>(0x100, 0x1FFFFFFFFULL));
+    d["nested"] = encode<S>(std::vector<std::vector<int>>{{1}, {}, {2, 3}});
+    return d;
+}
+
+// Decodes data as T with S and encodes it again (what a C++ receiver makes of Python's bytes).
+template <class S, class T>
+py::bytes reencode(const py::bytes &data) {
+    std::string s = data;
+    T value{};
+    lunatic::detail::decode_payload<S>(reinterpret_cast<const uint8_t *>(s.data()), s.size(),
+                                       value);
+    return encode<S>(value);
+}
+
+template <class S>
+py::bytes reencode_as(const std::string &type, const py::bytes &data) {
+    if (type == "point") return reencode<S, Point>(data);
+    if (type == "map_str_int") return reencode<S, std::map<std::string, int>>(data);
+    if (type == "map_int_str") return reencode<S, std::map<int, std::string>>(data);
+    if (type == "process") return reencode<S, lunatic::Process<int, S>>(data);
+    if (type == "vec_double") return reencode<S, std::vector<double>>(data);
+    if (type == "string") return reencode<S, std::string>(data);
+    if (type == "bytes") return reencode<S, std::vector<uint8_t>>(data);
+    if (type == "tuple") return reencode<S, std::tuple<int, std::string, bool>>(data);
+    throw std::invalid_argument("unknown type " + type);
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_lunatic_testhelper, m) {
+    auto check = [](int code) {
+        if (code != LUNATIC_OK) throw std::runtime_error(lunatic_errmsg());
+    };
+    check(lunatic_entry_register("lunatic_test.echo_msgpack", &echo<lunatic::MessagePack>));
+    check(lunatic_entry_register("lunatic_test.echo_json", &echo<lunatic::Json>));
+    check(lunatic_entry_register("lunatic_test.greeter_msgpack", &greeter<lunatic::MessagePack>));
+    check(lunatic_entry_register("lunatic_test.greeter_json", &greeter<lunatic::Json>));
+
+    m.def("encode_examples", [](const std::string &kind) {
+        if (kind == "msgpack") return examples<lunatic::MessagePack>();
+        if (kind == "json") return examples<lunatic::Json>();
+        throw std::invalid_argument("kind is msgpack or json");
+    });
+    m.def("json_doubles", [](const std::vector<double> &values) {
+        std::vector<py::bytes> out;
+        for (double v : values) out.push_back(encode<lunatic::Json>(v));
+        return out;
+    });
+    m.def("reencode", [](const std::string &kind, const std::string &type, const py::bytes &data) {
+        try {
+            if (kind == "msgpack") return reencode_as<lunatic::MessagePack>(type, data);
+            if (kind == "json") return reencode_as<lunatic::Json>(type, data);
+        } catch (const lunatic::DeserializationError &e) {
+            throw py::value_error(std::string("C++ DeserializationError: ") + e.what());
+        }
+        throw std::invalid_argument("kind is msgpack or json");
+    });
+}
