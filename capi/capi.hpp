@@ -36,16 +36,24 @@ int guarded(const char *what, Body &&body) noexcept {
 // The calling process, or nullptr after recording LUNATIC_ESTATE.
 core::Process *self_or_fail(const char *what, int *code) noexcept;
 
-inline core::Message *to_core(lunatic_message *m) noexcept { return reinterpret_cast<core::Message *>(m); }
+inline core::Message *to_core(lunatic_message *m) noexcept {
+    return reinterpret_cast<core::Message *>(m);
+}
 inline const core::Message *to_core(const lunatic_message *m) noexcept {
     return reinterpret_cast<const core::Message *>(m);
 }
-inline lunatic_message *to_c(core::Message *m) noexcept { return reinterpret_cast<lunatic_message *>(m); }
-inline core::Runtime *to_core(lunatic_runtime *r) noexcept { return reinterpret_cast<core::Runtime *>(r); }
+inline lunatic_message *to_c(core::Message *m) noexcept {
+    return reinterpret_cast<lunatic_message *>(m);
+}
+inline core::Runtime *to_core(lunatic_runtime *r) noexcept {
+    return reinterpret_cast<core::Runtime *>(r);
+}
 inline const core::Runtime *to_core(const lunatic_runtime *r) noexcept {
     return reinterpret_cast<const core::Runtime *>(r);
 }
-inline lunatic_runtime *to_c(core::Runtime *r) noexcept { return reinterpret_cast<lunatic_runtime *>(r); }
+inline lunatic_runtime *to_c(core::Runtime *r) noexcept {
+    return reinterpret_cast<lunatic_runtime *>(r);
+}
 inline core::Pid to_core(lunatic_pid p) noexcept { return core::Pid{p.node, p.id}; }
 inline lunatic_pid to_c(core::Pid p) noexcept { return lunatic_pid{p.node, p.id}; }
 

@@ -61,21 +61,36 @@ LUNATIC_API int lunatic_version_number(void) { return LUNATIC_VERSION_NUMBER; }
 
 LUNATIC_API const char *lunatic_strerror(int code) {
     switch (code) {
-    case LUNATIC_OK: return "success";
-    case LUNATIC_EINVAL: return "invalid argument";
-    case LUNATIC_ENOPROC: return "no such process";
-    case LUNATIC_ETIMEDOUT: return "timed out";
-    case LUNATIC_EKILLED: return "process killed";
-    case LUNATIC_EPERM: return "not permitted";
-    case LUNATIC_ENOMEM: return "out of memory or over a limit";
-    case LUNATIC_EEXIST: return "already exists";
-    case LUNATIC_ENOTFOUND: return "not found";
-    case LUNATIC_EDECODE: return "payload could not be decoded";
-    case LUNATIC_ENONODE: return "no such node";
-    case LUNATIC_ESTATE: return "wrong state for this call";
-    case LUNATIC_ENOTSUP: return "not supported";
-    case LUNATIC_EINTERNAL: return "internal error";
-    default: return "unknown status code";
+    case LUNATIC_OK:
+        return "success";
+    case LUNATIC_EINVAL:
+        return "invalid argument";
+    case LUNATIC_ENOPROC:
+        return "no such process";
+    case LUNATIC_ETIMEDOUT:
+        return "timed out";
+    case LUNATIC_EKILLED:
+        return "process killed";
+    case LUNATIC_EPERM:
+        return "not permitted";
+    case LUNATIC_ENOMEM:
+        return "out of memory or over a limit";
+    case LUNATIC_EEXIST:
+        return "already exists";
+    case LUNATIC_ENOTFOUND:
+        return "not found";
+    case LUNATIC_EDECODE:
+        return "payload could not be decoded";
+    case LUNATIC_ENONODE:
+        return "no such node";
+    case LUNATIC_ESTATE:
+        return "wrong state for this call";
+    case LUNATIC_ENOTSUP:
+        return "not supported";
+    case LUNATIC_EINTERNAL:
+        return "internal error";
+    default:
+        return "unknown status code";
     }
 }
 

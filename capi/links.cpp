@@ -1,6 +1,6 @@
 // Links, monitors and kill.
-#include "capi/capi.hpp"
 #include "core/links.hpp"
+#include "capi/capi.hpp"
 
 using namespace lunatic;
 using namespace lunatic::capi;

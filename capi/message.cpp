@@ -99,7 +99,8 @@ LUNATIC_API int lunatic_message_signal(const lunatic_message *message, lunatic_p
     int code;
     if (!usable(message, "lunatic_message_signal", &code)) return code;
     const core::Message *m = to_core(message);
-    if (!m->is_signal()) return fail(LUNATIC_EINVAL, "lunatic_message_signal: a data message is not a signal");
+    if (!m->is_signal())
+        return fail(LUNATIC_EINVAL, "lunatic_message_signal: a data message is not a signal");
     if (out_pid) *out_pid = to_c(m->signal_pid());
     if (out_reason) *out_reason = static_cast<lunatic_exit_reason>(m->reason());
     return LUNATIC_OK;

@@ -20,8 +20,8 @@ core::Process *live_self(const char *what, int *code) {
     return self;
 }
 
-int spawn_entry(const char *what, core::Entry entry, const void *capture, size_t capture_len, void *user,
-                const lunatic_spawn_options *options, lunatic_pid *out) {
+int spawn_entry(const char *what, core::Entry entry, const void *capture, size_t capture_len,
+                void *user, const lunatic_spawn_options *options, lunatic_pid *out) {
     int code;
     core::Process *self = live_self(what, &code);
     if (!self) return code;
@@ -34,8 +34,10 @@ int spawn_entry(const char *what, core::Entry entry, const void *capture, size_t
     if (options) {
         if (options->struct_size < offsetof(lunatic_spawn_options, flags) + sizeof(uint32_t) ||
             options->struct_size > sizeof(lunatic_spawn_options) * 4)
-            return fail(LUNATIC_EINVAL, "%s: options->struct_size %u is not valid "
-                        "(call lunatic_spawn_options_init first)", what, options->struct_size);
+            return fail(LUNATIC_EINVAL,
+                        "%s: options->struct_size %u is not valid "
+                        "(call lunatic_spawn_options_init first)",
+                        what, options->struct_size);
         lunatic_spawn_options o;
         lunatic_spawn_options_init(&o);
         std::memcpy(&o, options, std::min<size_t>(options->struct_size, sizeof o));
@@ -45,16 +47,19 @@ int spawn_entry(const char *what, core::Entry entry, const void *capture, size_t
             return fail(LUNATIC_EINVAL, "%s: a stack of %zu bytes is too big", what, o.stack_size);
         uint32_t workers = self->runtime.worker_count();
         if (o.worker < LUNATIC_WORKER_CURRENT || o.worker >= int32_t(workers))
-            return fail(LUNATIC_EINVAL, "%s: worker %d does not exist (the runtime has %u)", what, o.worker,
-                        workers);
+            return fail(LUNATIC_EINVAL, "%s: worker %d does not exist (the runtime has %u)", what,
+                        o.worker, workers);
         r.stack_size = o.stack_size;
         r.guard_page = o.flags & LUNATIC_SPAWN_GUARD_PAGE;
         r.worker = o.worker;
         r.user_free = o.user_free;
         if (o.flags & LUNATIC_SPAWN_LINK) {
-            // link_tag arrived with a later version of the struct: older callers cannot ask for a link.
-            if (options->struct_size < offsetof(lunatic_spawn_options, link_tag) + sizeof(lunatic_tag))
-                return fail(LUNATIC_EINVAL, "%s: LUNATIC_SPAWN_LINK needs a struct with link_tag", what);
+            // link_tag arrived with a later version of the struct: older callers cannot ask for a
+            // link.
+            if (options->struct_size <
+                offsetof(lunatic_spawn_options, link_tag) + sizeof(lunatic_tag))
+                return fail(LUNATIC_EINVAL, "%s: LUNATIC_SPAWN_LINK needs a struct with link_tag",
+                            what);
             r.link = true;
             r.link_tag = o.link_tag;
         }
@@ -77,8 +82,8 @@ LUNATIC_API void lunatic_spawn_options_init(lunatic_spawn_options *options) {
     options->worker = LUNATIC_WORKER_ANY;
 }
 
-LUNATIC_API int lunatic_spawn(lunatic_entry entry, const void *capture, size_t capture_len, void *user,
-                              const lunatic_spawn_options *options, lunatic_pid *out) {
+LUNATIC_API int lunatic_spawn(lunatic_entry entry, const void *capture, size_t capture_len,
+                              void *user, const lunatic_spawn_options *options, lunatic_pid *out) {
     return guarded("lunatic_spawn", [&] {
         if (!entry) return fail(LUNATIC_EINVAL, "lunatic_spawn: entry is NULL");
         return spawn_entry("lunatic_spawn", entry, capture, capture_len, user, options, out);
@@ -87,11 +92,13 @@ LUNATIC_API int lunatic_spawn(lunatic_entry entry, const void *capture, size_t c
 
 LUNATIC_API int lunatic_entry_register(const char *name, lunatic_entry entry) {
     return guarded("lunatic_entry_register", [&] {
-        if (!name || !*name) return fail(LUNATIC_EINVAL, "lunatic_entry_register: name is NULL or empty");
+        if (!name || !*name)
+            return fail(LUNATIC_EINVAL, "lunatic_entry_register: name is NULL or empty");
         if (!entry) return fail(LUNATIC_EINVAL, "lunatic_entry_register: entry is NULL");
         Status s = core::EntryRegistry::global().add(name, entry);
         if (s == Status::exists)
-            return fail(LUNATIC_EEXIST, "lunatic_entry_register: '%s' is registered to another entry", name);
+            return fail(LUNATIC_EEXIST,
+                        "lunatic_entry_register: '%s' is registered to another entry", name);
         return status(s, "lunatic_entry_register");
     });
 }
@@ -101,7 +108,8 @@ LUNATIC_API int lunatic_entry_lookup(const char *name, lunatic_entry *out) {
         if (!name || !out) return fail(LUNATIC_EINVAL, "lunatic_entry_lookup: name or out is NULL");
         core::Entry entry;
         if (core::EntryRegistry::global().find(name, &entry) != Status::ok)
-            return fail(LUNATIC_ENOTFOUND, "lunatic_entry_lookup: no entry is registered as '%s'", name);
+            return fail(LUNATIC_ENOTFOUND, "lunatic_entry_lookup: no entry is registered as '%s'",
+                        name);
         *out = entry;
         return LUNATIC_OK;
     });
@@ -113,8 +121,10 @@ LUNATIC_API int lunatic_spawn_named(const char *name, const void *capture, size_
         if (!name) return fail(LUNATIC_EINVAL, "lunatic_spawn_named: name is NULL");
         core::Entry entry;
         if (core::EntryRegistry::global().find(name, &entry) != Status::ok)
-            return fail(LUNATIC_ENOTFOUND, "lunatic_spawn_named: no entry is registered as '%s'", name);
-        return spawn_entry("lunatic_spawn_named", entry, capture, capture_len, nullptr, options, out);
+            return fail(LUNATIC_ENOTFOUND, "lunatic_spawn_named: no entry is registered as '%s'",
+                        name);
+        return spawn_entry("lunatic_spawn_named", entry, capture, capture_len, nullptr, options,
+                           out);
     });
 }
 
@@ -161,8 +171,10 @@ LUNATIC_API int lunatic_send(lunatic_pid to, lunatic_message *message) {
         return fail(LUNATIC_EINVAL, "lunatic_send: message was already freed or sent");
     Status s = self->runtime.send(to_core(to), to_core(message));
     if (s == Status::no_process)
-        return fail(LUNATIC_ENOPROC, "lunatic_send: process <%llx.%llu> does not exist (finished, or never "
-                    "existed in this runtime)", (unsigned long long)to.node, (unsigned long long)to.id);
+        return fail(LUNATIC_ENOPROC,
+                    "lunatic_send: process <%llx.%llu> does not exist (finished, or never "
+                    "existed in this runtime)",
+                    (unsigned long long)to.node, (unsigned long long)to.id);
     return status(s, "lunatic_send");
 }
 
@@ -176,8 +188,8 @@ LUNATIC_API int lunatic_send_bytes(lunatic_pid to, lunatic_tag tag, const void *
     return code;
 }
 
-LUNATIC_API int lunatic_receive_mask(uint32_t mask, const lunatic_tag *tags, size_t ntags, int64_t timeout_ns,
-                                     lunatic_message **out) {
+LUNATIC_API int lunatic_receive_mask(uint32_t mask, const lunatic_tag *tags, size_t ntags,
+                                     int64_t timeout_ns, lunatic_message **out) {
     int code;
     if (!out) return fail(LUNATIC_EINVAL, "lunatic_receive: out is NULL");
     *out = nullptr;
@@ -187,7 +199,8 @@ LUNATIC_API int lunatic_receive_mask(uint32_t mask, const lunatic_tag *tags, siz
     if (timeout_ns < 0 && timeout_ns != LUNATIC_INFINITE)
         return fail(LUNATIC_EINVAL, "lunatic_receive: negative timeout (use LUNATIC_INFINITE)");
     if (mask == 0 || (mask & ~uint32_t(LUNATIC_RECEIVE_ALL)))
-        return fail(LUNATIC_EINVAL, "lunatic_receive_mask: mask 0x%x is not a set of LUNATIC_RECEIVE_* bits", mask);
+        return fail(LUNATIC_EINVAL,
+                    "lunatic_receive_mask: mask 0x%x is not a set of LUNATIC_RECEIVE_* bits", mask);
     static_assert(core::TagFilter::kData == LUNATIC_RECEIVE_DATA);
     static_assert(core::TagFilter::kLinkDied == LUNATIC_RECEIVE_LINK_DIED);
     static_assert(core::TagFilter::kProcessDied == LUNATIC_RECEIVE_PROCESS_DIED);

@@ -15,7 +15,8 @@ bool valid_name(const char *name, const char *type, const char *what, int *code)
         *code = fail(LUNATIC_EINVAL, "%s: name is NULL or empty", what);
         return false;
     }
-    if (strnlen(name, kMaxName + 1) > kMaxName || (type && strnlen(type, kMaxName + 1) > kMaxName)) {
+    if (strnlen(name, kMaxName + 1) > kMaxName ||
+        (type && strnlen(type, kMaxName + 1) > kMaxName)) {
         *code = fail(LUNATIC_EINVAL, "%s: name or type longer than %zu bytes", what, kMaxName);
         return false;
     }
@@ -31,10 +32,11 @@ LUNATIC_API int lunatic_register(const char *name, const char *type, lunatic_pid
         core::Process *self = self_or_fail("lunatic_register", &code);
         if (!self) return code;
         if (!valid_name(name, type, "lunatic_register", &code)) return code;
-        Status s = self->runtime.registry().add(self->runtime, core::Registry::key(name, type ? type : ""),
-                                                to_core(pid));
+        Status s = self->runtime.registry().add(
+            self->runtime, core::Registry::key(name, type ? type : ""), to_core(pid));
         if (s == Status::exists)
-            return fail(LUNATIC_EEXIST, "lunatic_register: '%s' is taken (unregister it first)", name);
+            return fail(LUNATIC_EEXIST, "lunatic_register: '%s' is taken (unregister it first)",
+                        name);
         if (s == Status::no_process)
             return fail(LUNATIC_ENOPROC, "lunatic_register: process <%llx.%llu> does not exist",
                         (unsigned long long)pid.node, (unsigned long long)pid.id);
@@ -48,7 +50,8 @@ LUNATIC_API int lunatic_unregister(const char *name, const char *type) {
         core::Process *self = self_or_fail("lunatic_unregister", &code);
         if (!self) return code;
         if (!valid_name(name, type, "lunatic_unregister", &code)) return code;
-        if (self->runtime.registry().remove(core::Registry::key(name, type ? type : "")) != Status::ok)
+        if (self->runtime.registry().remove(core::Registry::key(name, type ? type : "")) !=
+            Status::ok)
             return fail(LUNATIC_ENOTFOUND, "lunatic_unregister: '%s' is not registered", name);
         return LUNATIC_OK;
     });
@@ -62,8 +65,10 @@ LUNATIC_API int lunatic_lookup(const char *name, const char *type, lunatic_pid *
         if (!valid_name(name, type, "lunatic_lookup", &code)) return code;
         if (!out) return fail(LUNATIC_EINVAL, "lunatic_lookup: out is NULL");
         core::Pid pid;
-        if (self->runtime.registry().find(core::Registry::key(name, type ? type : ""), &pid) != Status::ok)
-            return fail(LUNATIC_ENOTFOUND, "lunatic_lookup: nothing is registered as '%s' with type '%s'", name,
+        if (self->runtime.registry().find(core::Registry::key(name, type ? type : ""), &pid) !=
+            Status::ok)
+            return fail(LUNATIC_ENOTFOUND,
+                        "lunatic_lookup: nothing is registered as '%s' with type '%s'", name,
                         type ? type : "");
         *out = to_c(pid);
         return LUNATIC_OK;

@@ -16,17 +16,21 @@ LUNATIC_API void lunatic_runtime_options_init(lunatic_runtime_options *options) 
     options->struct_size = sizeof *options;
 }
 
-LUNATIC_API int lunatic_runtime_create(const lunatic_runtime_options *options, lunatic_runtime **out) {
+LUNATIC_API int lunatic_runtime_create(const lunatic_runtime_options *options,
+                                       lunatic_runtime **out) {
     return guarded("lunatic_runtime_create", [&] {
         if (!out) return fail(LUNATIC_EINVAL, "lunatic_runtime_create: out is NULL");
         *out = nullptr;
         core::RuntimeOptions o;
         if (options) {
             // Fields are read only as far as the caller's struct goes (older callers have fewer).
-            if (options->struct_size < offsetof(lunatic_runtime_options, workers) + sizeof(uint32_t) ||
+            if (options->struct_size <
+                    offsetof(lunatic_runtime_options, workers) + sizeof(uint32_t) ||
                 options->struct_size > sizeof(lunatic_runtime_options) * 4)
-                return fail(LUNATIC_EINVAL, "lunatic_runtime_create: options->struct_size %u is not valid "
-                            "(call lunatic_runtime_options_init first)", options->struct_size);
+                return fail(LUNATIC_EINVAL,
+                            "lunatic_runtime_create: options->struct_size %u is not valid "
+                            "(call lunatic_runtime_options_init first)",
+                            options->struct_size);
             lunatic_runtime_options copy;
             lunatic_runtime_options_init(&copy);
             std::memcpy(&copy, options, std::min<size_t>(options->struct_size, sizeof copy));
@@ -36,9 +40,11 @@ LUNATIC_API int lunatic_runtime_create(const lunatic_runtime_options *options, l
             o.log = copy.log;
             o.log_user = copy.log_user;
             if (o.workers > 1024)
-                return fail(LUNATIC_EINVAL, "lunatic_runtime_create: %u workers is more than 1024", o.workers);
+                return fail(LUNATIC_EINVAL, "lunatic_runtime_create: %u workers is more than 1024",
+                            o.workers);
             if (o.default_stack_size > (size_t(1) << 32))
-                return fail(LUNATIC_EINVAL, "lunatic_runtime_create: default stack of %zu bytes is too big",
+                return fail(LUNATIC_EINVAL,
+                            "lunatic_runtime_create: default stack of %zu bytes is too big",
                             o.default_stack_size);
         }
         core::Runtime *rt = nullptr;
@@ -54,7 +60,8 @@ LUNATIC_API int lunatic_runtime_destroy(lunatic_runtime *runtime) {
     return guarded("lunatic_runtime_destroy", [&] {
         core::Process *self = core::current_process();
         if (self && !self->is_thread)
-            return fail(LUNATIC_ESTATE, "lunatic_runtime_destroy: called from a process "
+            return fail(LUNATIC_ESTATE,
+                        "lunatic_runtime_destroy: called from a process "
                         "(destroy a runtime from a plain or attached thread)");
         return status(to_core(runtime)->destroy(), "lunatic_runtime_destroy");
     });
@@ -76,7 +83,8 @@ LUNATIC_API int lunatic_runtime_attach(lunatic_runtime *runtime, lunatic_pid *ou
     return guarded("lunatic_runtime_attach", [&] {
         if (!runtime) return fail(LUNATIC_EINVAL, "lunatic_runtime_attach: runtime is NULL");
         if (core::current_process())
-            return fail(LUNATIC_EEXIST, "lunatic_runtime_attach: the calling thread already is a "
+            return fail(LUNATIC_EEXIST,
+                        "lunatic_runtime_attach: the calling thread already is a "
                         "lunatic process (detach it first)");
         core::Pid pid;
         Status s = to_core(runtime)->attach(&pid);

@@ -22,9 +22,10 @@ LUNATIC_API int lunatic_send_after(lunatic_pid pid, lunatic_message *message, in
             return fail(LUNATIC_EINVAL, "lunatic_send_after: a delay over 31 years");
         core::Runtime &rt = self->runtime;
         if (pid.node != rt.node_id())
-            return fail(LUNATIC_ENONODE, "lunatic_send_after: process <%llx.%llu> is on another node "
-                        "(timers act on this node's processes)", (unsigned long long)pid.node,
-                        (unsigned long long)pid.id);
+            return fail(LUNATIC_ENONODE,
+                        "lunatic_send_after: process <%llx.%llu> is on another node "
+                        "(timers act on this node's processes)",
+                        (unsigned long long)pid.node, (unsigned long long)pid.id);
         core::Message *m = to_core(message);
         m->set_sender(rt.pid_of(*self));
         uint64_t id = 0;

@@ -10,20 +10,28 @@ namespace {
 
 const char *reason_name(ExitReason r) {
     switch (r) {
-    case ExitReason::normal: return "normal";
-    case ExitReason::failed: return "failed";
-    case ExitReason::killed: return "killed";
-    case ExitReason::noproc: return "noproc";
-    case ExitReason::noconnection: return "noconnection";
-    case ExitReason::memory_limit: return "memory limit";
-    case ExitReason::fuel_exhausted: return "fuel exhausted";
+    case ExitReason::normal:
+        return "normal";
+    case ExitReason::failed:
+        return "failed";
+    case ExitReason::killed:
+        return "killed";
+    case ExitReason::noproc:
+        return "noproc";
+    case ExitReason::noconnection:
+        return "noconnection";
+    case ExitReason::memory_limit:
+        return "memory limit";
+    case ExitReason::fuel_exhausted:
+        return "fuel exhausted";
     }
     return "unknown";
 }
 
 // A LinkDied or ProcessDied message; nullptr when out of memory (the signal is then lost,
 // which is logged by the caller).
-Message *make_signal(MessageKind kind, int64_t tag, Pid who, ExitReason reason, const std::string &text) {
+Message *make_signal(MessageKind kind, int64_t tag, Pid who, ExitReason reason,
+                     const std::string &text) {
     Message *m = Message::create(tag, text.size());
     if (!m) return nullptr;
     m->append(text.data(), text.size());
@@ -36,7 +44,8 @@ void send_signal(Process &to, MessageKind kind, int64_t tag, Pid who, ExitReason
                  const std::string &text) {
     Message *m = make_signal(kind, tag, who, reason, text);
     if (!m) {
-        to.runtime.log().write(LogLevel::error, "out of memory: a %s signal for process %llu was lost",
+        to.runtime.log().write(LogLevel::error,
+                               "out of memory: a %s signal for process %llu was lost",
                                kind == MessageKind::link_died ? "LinkDied" : "ProcessDied",
                                static_cast<unsigned long long>(to.id));
         return;
@@ -46,7 +55,8 @@ void send_signal(Process &to, MessageKind kind, int64_t tag, Pid who, ExitReason
 
 // Removes the link entry for `other` from p (lock held); returns whether there was one.
 bool remove_link_locked(Process &p, Pid other, int64_t *tag) {
-    auto it = std::find_if(p.links.begin(), p.links.end(), [&](const Process::Link &l) { return l.other == other; });
+    auto it = std::find_if(p.links.begin(), p.links.end(),
+                           [&](const Process::Link &l) { return l.other == other; });
     if (it == p.links.end()) return false;
     if (tag) *tag = it->tag;
     p.links.erase(it);
@@ -140,7 +150,8 @@ Status monitor(Process &self, Pid target) {
     if (other) {
         other->lock.lock();
         if (other->state.load(std::memory_order_relaxed) != RunState::finished) {
-            if (std::find(other->watchers.begin(), other->watchers.end(), me) == other->watchers.end())
+            if (std::find(other->watchers.begin(), other->watchers.end(), me) ==
+                other->watchers.end())
                 other->watchers.push_back(me);
             other->lock.unlock();
             return Status::ok;

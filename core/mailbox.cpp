@@ -6,7 +6,10 @@ Message *Mailbox::Queue::take(const TagFilter &filter) noexcept {
     Message *prev = nullptr;
     for (Message *m = head_; m; prev = m, m = m->next) {
         if (!filter.accepts(*m)) continue;
-        if (prev) prev->next = m->next; else head_ = m->next;
+        if (prev)
+            prev->next = m->next;
+        else
+            head_ = m->next;
         if (tail_ == m) tail_ = prev;
         m->next = nullptr;
         m->mark_taken();

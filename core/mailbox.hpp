@@ -22,9 +22,12 @@ struct TagFilter {
 
     bool accepts(const Message &m) const noexcept {
         switch (m.kind()) {
-        case MessageKind::link_died: return mask & kLinkDied;
-        case MessageKind::process_died: return mask & kProcessDied;
-        case MessageKind::data: break;
+        case MessageKind::link_died:
+            return mask & kLinkDied;
+        case MessageKind::process_died:
+            return mask & kProcessDied;
+        case MessageKind::data:
+            break;
         }
         if (!(mask & kData)) return false;
         if (count == 0) return true;
@@ -63,7 +66,10 @@ private:
         void push(Message *m) noexcept {
             m->mark_queued();
             m->next = nullptr;
-            if (tail_) tail_->next = m; else head_ = m;
+            if (tail_)
+                tail_->next = m;
+            else
+                head_ = m;
             tail_ = m;
             ++size_;
         }

@@ -67,10 +67,10 @@ public:
     Message *next = nullptr;  // mailbox link
 
 private:
-    static constexpr uint32_t kLive = 0x4c554e41;   // "LUNA"
+    static constexpr uint32_t kLive = 0x4c554e41;    // "LUNA"
     static constexpr uint32_t kQueued = 0x51554555;  // "QUEU"
     static constexpr uint32_t kFreed = 0xdeadf00d;
-    static constexpr std::size_t kInline = 48;      // small payloads live in the message itself
+    static constexpr std::size_t kInline = 48;  // small payloads live in the message itself
 
     Message() = default;
     bool reserve(std::size_t capacity) noexcept;

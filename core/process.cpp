@@ -72,7 +72,8 @@ namespace {
 
 // Parks the calling process until a sender, a timer or a kill makes it ready.
 // self.lock is held on entry and on return (it is released while parked).
-void wait(Process &self, WaitKind kind, const TagFilter &filter, const Clock::time_point *deadline) {
+void wait(Process &self, WaitKind kind, const TagFilter &filter,
+          const Clock::time_point *deadline) {
     self.state.store(RunState::waiting, std::memory_order_relaxed);
     self.wait_kind = kind;
     self.wait_filter = filter;

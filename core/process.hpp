@@ -28,10 +28,10 @@ class Process;
 using Clock = std::chrono::steady_clock;
 
 enum class RunState : uint8_t {
-    created,   // spawned, never run
-    ready,     // in a run queue
+    created,  // spawned, never run
+    ready,    // in a run queue
     running,
-    waiting,   // parked in receive or sleep
+    waiting,  // parked in receive or sleep
     finished,
 };
 
@@ -87,8 +87,8 @@ public:
     Mailbox mailbox;
     std::atomic<RunState> state{RunState::created};
     WaitKind wait_kind = WaitKind::message;
-    TagFilter wait_filter;     // points into the waiting receiver's frame
-    uint64_t wait_seq = 0;     // tells a timer of this wait from one of an older wait
+    TagFilter wait_filter;  // points into the waiting receiver's frame
+    uint64_t wait_seq = 0;  // tells a timer of this wait from one of an older wait
     std::atomic<bool> killed{false};
     std::unique_ptr<ThreadWakeup> thread_wakeup;  // attached threads only
 
@@ -113,8 +113,8 @@ public:
         int64_t tag;
     };
     std::vector<Link> links;
-    std::vector<Pid> watchers;        // processes monitoring this one
-    std::vector<std::string> names;   // registry keys naming this process
+    std::vector<Pid> watchers;       // processes monitoring this one
+    std::vector<std::string> names;  // registry keys naming this process
     bool trap_links = false;
 
     // ---- process-local values (lunatic_process_local_*), touched only by the process itself
@@ -166,7 +166,8 @@ Status deliver(Process &target, Message *message);
 
 // Fails target at its next runtime call, waking it if it waits. The first
 // kill's reason is the one its links and monitors will see.
-void kill(Process &target, ExitReason reason = ExitReason::killed, const std::string &text = "killed");
+void kill(Process &target, ExitReason reason = ExitReason::killed,
+          const std::string &text = "killed");
 
 // Wakes target if it is still in the wait numbered wait_seq (a timed receive or a sleep).
 void timer_expired(Process &target, uint64_t wait_seq);

@@ -17,7 +17,9 @@ class Runtime;
 
 class Registry {
 public:
-    static std::string key(const std::string &name, const std::string &type) { return name + '\0' + type; }
+    static std::string key(const std::string &name, const std::string &type) {
+        return name + '\0' + type;
+    }
 
     // exists if the key names a live process already; no_process if pid is gone.
     Status add(Runtime &runtime, const std::string &key, Pid pid);

@@ -23,11 +23,13 @@ constexpr uint32_t kDefaultIdleSpins = 2048;
 
 uint64_t random_node_id() {
     std::random_device device;
-    std::seed_seq seed{device(), device(), device(), device(),
-                       static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count())};
+    std::seed_seq seed{
+        device(), device(), device(), device(),
+        static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count())};
     std::mt19937_64 rng(seed);
     uint64_t id;
-    do id = rng(); while (id == 0);
+    do id = rng();
+    while (id == 0);
     return id;
 }
 
@@ -37,7 +39,8 @@ Runtime::Runtime(const RuntimeOptions &o)
     : node_id_(random_node_id()),
       idle_spins_(o.idle_spins ? o.idle_spins : kDefaultIdleSpins),
       log_(o.log, o.log_user),
-      stacks_(std::make_unique<StackPool>(o.default_stack_size ? o.default_stack_size : kDefaultStack)) {}
+      stacks_(std::make_unique<StackPool>(o.default_stack_size ? o.default_stack_size
+                                                               : kDefaultStack)) {}
 
 Runtime::~Runtime() = default;
 
@@ -79,7 +82,8 @@ Status Runtime::destroy() {
     table_.for_each([](Process &p) { kill(p); });
     {
         std::unique_lock lock(drained_mutex_);
-        drained_cv_.wait(lock, [this] { return live_fibers_.load(std::memory_order_acquire) == 0; });
+        drained_cv_.wait(lock,
+                         [this] { return live_fibers_.load(std::memory_order_acquire) == 0; });
     }
     // No fiber is left and none can be made: the workers may go. The Worker
     // objects stay until the last attached thread lets go (they are inert).
@@ -118,7 +122,8 @@ Status Runtime::spawn(const SpawnRequest &r, Pid *out) {
     Process *parent = current_process();
     StackCache *cache = here ? &here->stack_cache() : nullptr;
 
-    Process *p = new (std::nothrow) Process(*this, next_id_.fetch_add(1, std::memory_order_relaxed), false);
+    Process *p =
+        new (std::nothrow) Process(*this, next_id_.fetch_add(1, std::memory_order_relaxed), false);
     if (!p) {
         fiber_gone();
         return Status::no_memory;
@@ -255,7 +260,8 @@ void Runtime::finish(Process *p, Worker *worker) noexcept {
             text = p->kill_text;
         } else if (p->exit_reason == ExitReason::failed) {
             reason = ExitReason::failed;
-            if (p->fail_message.empty()) p->fail_message = "exit code " + std::to_string(p->exit_code);
+            if (p->fail_message.empty())
+                p->fail_message = "exit code " + std::to_string(p->exit_code);
             text = exit_text(reason, p->fail_message);
         } else {
             text = exit_text(reason, "");
@@ -272,13 +278,15 @@ void Runtime::finish(Process *p, Worker *worker) noexcept {
 
     const Pid pid = pid_of(*p);
     if (p->stack_overflowed) {
-        log_.write(LogLevel::error,
-                   "process <%llx.%llu> failed: stack overflow (its stack of %zu bytes was exceeded; "
-                   "the process was stopped at a runtime call and not unwound)",
-                   static_cast<unsigned long long>(node_id_), static_cast<unsigned long long>(p->id),
-                   p->stack_bytes);
+        log_.write(
+            LogLevel::error,
+            "process <%llx.%llu> failed: stack overflow (its stack of %zu bytes was exceeded; "
+            "the process was stopped at a runtime call and not unwound)",
+            static_cast<unsigned long long>(node_id_), static_cast<unsigned long long>(p->id),
+            p->stack_bytes);
     } else if (reason == ExitReason::failed && !p->killed.load(std::memory_order_relaxed)) {
-        log_.write(LogLevel::error, "process <%llx.%llu> failed: %s", static_cast<unsigned long long>(node_id_),
+        log_.write(LogLevel::error, "process <%llx.%llu> failed: %s",
+                   static_cast<unsigned long long>(node_id_),
                    static_cast<unsigned long long>(p->id), p->fail_message.c_str());
     }
     for (const std::string &key : names) registry_.remove_if_owned(key, pid);

@@ -16,9 +16,9 @@
 #include "core/process.hpp"
 #include "core/process_table.hpp"
 #include "core/registry.hpp"
-#include "core/timer_service.hpp"
 #include "core/stack_pool.hpp"
 #include "core/status.hpp"
+#include "core/timer_service.hpp"
 
 namespace lunatic::core {
 
@@ -65,7 +65,9 @@ public:
 
     uint64_t node_id() const noexcept { return node_id_; }
     uint32_t worker_count() const noexcept { return static_cast<uint32_t>(workers_.size()); }
-    uint64_t process_count() const noexcept { return process_count_.load(std::memory_order_relaxed); }
+    uint64_t process_count() const noexcept {
+        return process_count_.load(std::memory_order_relaxed);
+    }
     uint32_t idle_spins() const noexcept { return idle_spins_; }
     bool stopping() const noexcept { return stopping_.load(std::memory_order_relaxed); }
     Pid pid_of(const Process &p) const noexcept { return Pid{node_id_, p.id}; }
@@ -77,7 +79,7 @@ public:
     Worker &worker(uint32_t i) noexcept { return *workers_[i]; }
     StackPool &stacks() noexcept { return *stacks_; }
     ProcessRef lookup(Pid pid) noexcept;
-    void schedule(Process *p) noexcept;   // p is ready: queue it somewhere
+    void schedule(Process *p) noexcept;                // p is ready: queue it somewhere
     void finish(Process *p, Worker *worker) noexcept;  // p has exited
     void wake_idle_worker() noexcept;
     std::atomic<int> spinning{0};  // workers in their idle spin

@@ -10,7 +10,8 @@
 // when valgrind is absent.
 #if __has_include(<valgrind/valgrind.h>)
 #include <valgrind/valgrind.h>
-#define LUNATIC_STACK_REGISTER(s) ((s).valgrind_id = VALGRIND_STACK_REGISTER((s).limit(), (s).top()))
+#define LUNATIC_STACK_REGISTER(s) \
+    ((s).valgrind_id = VALGRIND_STACK_REGISTER((s).limit(), (s).top()))
 #define LUNATIC_STACK_DEREGISTER(s) VALGRIND_STACK_DEREGISTER((s).valgrind_id)
 #else
 #define LUNATIC_STACK_REGISTER(s) ((void)0)

@@ -20,11 +20,11 @@
 namespace lunatic::core {
 
 struct Stack {
-    char *base = nullptr;        // lowest address of the slot (red zone or guard page first)
-    std::size_t slot_size = 0;   // bytes of the slot
-    std::size_t usable = 0;      // bytes the process may use, below top()
+    char *base = nullptr;       // lowest address of the slot (red zone or guard page first)
+    std::size_t slot_size = 0;  // bytes of the slot
+    std::size_t usable = 0;     // bytes the process may use, below top()
     bool guarded = false;
-    unsigned valgrind_id = 0;    // the stack as registered with valgrind, when run under it
+    unsigned valgrind_id = 0;  // the stack as registered with valgrind, when run under it
 
     char *top() const noexcept { return base + slot_size; }
     char *limit() const noexcept { return top() - usable; }  // lowest usable address

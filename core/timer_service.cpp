@@ -77,7 +77,8 @@ void TimerService::loop() {
         lock.unlock();
         fired.message->mark_taken();
         ProcessRef target = runtime_.lookup(fired.to);
-        if (!target || deliver(*target.get(), fired.message) != Status::ok) Message::destroy(fired.message);
+        if (!target || deliver(*target.get(), fired.message) != Status::ok)
+            Message::destroy(fired.message);
         lock.lock();
     }
 }

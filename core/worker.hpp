@@ -31,7 +31,10 @@ class RunQueue {
 public:
     void push(Process *p) noexcept {
         p->run_next = nullptr;
-        if (tail_) tail_->run_next = p; else head_ = p;
+        if (tail_)
+            tail_->run_next = p;
+        else
+            head_ = p;
         tail_ = p;
         ++size_;
     }
@@ -105,7 +108,7 @@ private:
     Process *run_now_ = nullptr;  // a just-spawned child
     unsigned next_streak_ = 0;
     unsigned tick_ = 0;
-    std::vector<Timer> timers_;  // min-heap on deadline
+    std::vector<Timer> timers_;            // min-heap on deadline
     std::vector<uint64_t> seen_switches_;  // per victim, for stealing a stuck `next`
     StackCache stack_cache_;
 
