@@ -79,10 +79,10 @@ def script(tmp_path):
 
 @pytest.fixture
 def mailbox():
-    """The main thread's mailbox, checked empty before and after the test."""
+    """The main thread's mailbox, checked empty (of messages and signals) before the test."""
     mb = lunatic.Mailbox()
     stale = []
     while len(mb):
-        stale.append(mb.try_receive())
+        stale.append(mb.try_receive(signals=True))
     assert not stale, f"messages left over by an earlier test: {stale!r}"
     yield mb

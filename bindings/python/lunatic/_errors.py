@@ -17,6 +17,9 @@ __all__ = [
     "NotFoundError",
     "PermissionError",
     "ResourceError",
+    "ExistsError",
+    "NameTakenError",
+    "NoNodeError",
     "Killed",
 ]
 
@@ -90,6 +93,22 @@ class ResourceError(Error):
     """Out of memory or over a limit (``LUNATIC_ENOMEM``)."""
 
 
+class ExistsError(Error):
+    """Something already exists (``LUNATIC_EEXIST``), e.g. the thread is attached already."""
+
+
+class NameTakenError(ExistsError):
+    """:meth:`Process.register`: the name is taken by a live process (``LUNATIC_EEXIST``).
+
+    Registering never replaces a name (in C, C++ and Python alike): unregister
+    it first. Names are freed when their process ends.
+    """
+
+
+class NoNodeError(Error):
+    """No such node (``LUNATIC_ENONODE``), e.g. a timer for a process of another node."""
+
+
 class Killed(BaseException):
     """Raised out of a runtime call of a process that has been killed.
 
@@ -117,6 +136,8 @@ _BY_CODE = {
     _lunatic.EPERM: PermissionError,
     _lunatic.ENOMEM: ResourceError,
     _lunatic.EKILLED: Killed,
+    _lunatic.EEXIST: ExistsError,
+    _lunatic.ENONODE: NoNodeError,
 }
 
 _lunatic.set_errors(_BY_CODE, Error)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import enum
 import math
 import sys
 import traceback
-from typing import Any, Callable, Iterable, Iterator, NamedTuple, Optional, Union
+from typing import Any, Callable, Iterable, Iterator, NamedTuple, Optional, Tuple, Type, Union
 
 from . import _lunatic
-from ._errors import DeserializationError, Killed, NotAProcessError, TimeoutError
+from ._errors import DeserializationError, ExistsError, Killed, NameTakenError, NotAProcessError, TimeoutError
 from ._serializers import MessagePack, Pickle
 
 __all__ = [
@@ -17,9 +19,19 @@ __all__ = [
     "Process",
     "Mailbox",
     "Message",
+    "ExitReason",
+    "Signal",
+    "LinkDied",
+    "ProcessDied",
+    "Timer",
     "spawn",
+    "spawn_link",
     "spawn_named",
     "this_process",
+    "trap_links",
+    "lookup",
+    "unregister",
+    "registry_type",
     "sleep",
     "yield_",
     "attached",
@@ -86,6 +98,67 @@ def _tag_value(tag: Any) -> int:
     if not 0 <= tag < (1 << 63):
         raise ValueError(f"a tag is between 0 and 2**63-1, not {tag}")
     return int(tag)
+
+
+def _delay_ns(seconds: Any) -> int:
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise TypeError(f"a delay is a number of seconds, not {type(seconds).__name__}")
+    if math.isnan(seconds) or seconds < 0:
+        raise ValueError("a delay must be a non-negative number of seconds")
+    if seconds >= _FOREVER_NS / 1e9:
+        raise ValueError("a delay must be shorter than 31 years")
+    return int(seconds * 1e9)
+
+
+# ------------------------------------------------------------------- registry
+
+def _serializer_name(serializer: Any) -> str:
+    name = getattr(serializer, "name", None)
+    if isinstance(name, str) and name:
+        return name
+    cls = serializer if isinstance(serializer, type) else type(serializer)
+    return cls.__qualname__
+
+
+def registry_type(serializer: Any = Pickle) -> str:
+    """The type part of the registry key of a Python process reading ``serializer``: ``"py/<name>"``.
+
+    ``<name>`` is the serializer's ``name`` attribute (``"pickle"``,
+    ``"msgpack"``, ``"json"``; a serializer without one gets its class name),
+    so ``register``/``lookup`` with the same serializer meet, and a C++
+    ``Process<M, S>::lookup`` (whose key is ``"<type of M>/<S::name>"``, e.g.
+    ``"i32/msgpack"``) never finds a Python process by accident: pass
+    ``type="i32/msgpack"`` for that.
+    """
+    return "py/" + _serializer_name(serializer)
+
+
+def _registry_key(serializer: Any, type: Optional[str]) -> str:
+    if type is None:
+        return registry_type(serializer)
+    if not isinstance(type, str):
+        raise TypeError(f"a registry type is a str, not {type.__class__.__name__}")
+    return type
+
+
+def _name_value(name: Any) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"a registered name is a str, not {type(name).__name__}")
+    if not name:
+        raise ValueError("a registered name must not be empty")
+    return name
+
+
+def lookup(name: str, *, serializer: Any = Pickle, type: Optional[str] = None) -> Optional["Process"]:
+    """The process registered as ``name`` with the type ``type`` (default :func:`registry_type` of
+    ``serializer``), as a handle sending with ``serializer``; ``None`` if there is none."""
+    r = _lunatic.lookup(_name_value(name), _registry_key(serializer, type))
+    return None if r is None else Process(r[0], r[1], serializer)
+
+
+def unregister(name: str, *, serializer: Any = Pickle, type: Optional[str] = None) -> bool:
+    """Frees ``name`` (registered with that serializer or ``type``); ``False`` if it was not registered so."""
+    return _lunatic.unregister(_name_value(name), _registry_key(serializer, type))
 
 
 class Process:
@@ -156,6 +229,77 @@ class Process:
         """Whether the process is still running (in the caller's runtime)."""
         return _lunatic.process_alive(self._node_id, self._id)
 
+    # ---- timers
+
+    def send_after(self, message: Any, seconds: float, tag: Optional[Union[Tag, int]] = None) -> "Timer":
+        """Sends ``message`` (labelled ``tag``) after ``seconds``; :meth:`Timer.cancel` stops it.
+
+        The message is encoded now. Timers due at the same instant fire in the
+        order they were set; if the process is gone when the timer fires, the
+        message is dropped. A process of another node raises :class:`~lunatic.NoNodeError`.
+        """
+        payload = self._serializer.encode(message)
+        node, id_ = _lunatic.send_after(self._node_id, self._id, 0 if tag is None else _tag_value(tag),
+                                        payload, _delay_ns(seconds))
+        return Timer(node, id_)
+
+    def tag_send_after(self, tag: Union[Tag, int], message: Any, seconds: float) -> "Timer":
+        """:meth:`send_after` with the tag first, as :meth:`tag_send` has it."""
+        return self.send_after(message, seconds, tag)
+
+    # ---- relations (links, kill)
+
+    def link(self, tag: Optional[Union[Tag, int]] = None) -> None:
+        """Links the calling process and this one (both sides carry ``tag``).
+
+        When either fails (an exception, a kill), the other is killed too with
+        the same reason, unless it traps links (:func:`~lunatic.trap_links`,
+        :meth:`Mailbox.catch_link_failure`): then it receives a
+        :class:`~lunatic.LinkDied` signal instead. A normal end only removes
+        the link. Linking to a process that is already gone acts as if it had
+        just failed with :attr:`ExitReason.NOPROC`: an untrapped caller is
+        killed (this call raises :class:`~lunatic.Killed`).
+        """
+        _lunatic.link(self._node_id, self._id, 0 if tag is None else _tag_value(tag))
+
+    def unlink(self) -> None:
+        """Removes the link between the calling process and this one, if any."""
+        _lunatic.unlink(self._node_id, self._id)
+
+    def kill(self) -> bool:
+        """Kills the process: it gets :class:`~lunatic.Killed` at its current or next runtime call
+        (a process blocked in a receive or a sleep wakes at once) and unwinds; its links and
+        monitors are told (:attr:`ExitReason.KILLED`). ``False`` if the process was gone."""
+        return _lunatic.kill(self._node_id, self._id)
+
+    # ---- registry
+
+    def register(self, name: str, type: Optional[str] = None) -> None:
+        """Registers this process as ``name`` until it ends or the name is unregistered.
+
+        The key is ``(name, type)``, ``type`` defaulting to :func:`registry_type`
+        of this handle's serializer (``"py/pickle"``, ...); pass the C++ key
+        (e.g. ``"i32/msgpack"``) to be found by a C++ ``Process<int32_t, MessagePack>::lookup``.
+        A name taken (with that type) by another live process raises
+        :class:`~lunatic.NameTakenError`: it is never replaced, unregister it
+        first. Registering the same process again is a no-op; registering a
+        process that is gone raises :class:`~lunatic.NoProcessError`.
+        """
+        try:
+            _lunatic.register(_name_value(name), _registry_key(self._serializer, type), self._node_id, self._id)
+        except ExistsError as e:
+            raise NameTakenError(e.message, e.code) from None
+
+    @classmethod
+    def lookup(cls, name: str, serializer: Any = Pickle, type: Optional[str] = None) -> Optional["Process"]:
+        """The same as :func:`lunatic.lookup`."""
+        return lookup(name, serializer=serializer, type=type)
+
+    @staticmethod
+    def unregister(name: str, serializer: Any = Pickle, type: Optional[str] = None) -> bool:
+        """The same as :func:`lunatic.unregister`."""
+        return unregister(name, serializer=serializer, type=type)
+
     def _lunatic_fields(self):
         return (self._node_id, self._id)
 
@@ -199,6 +343,138 @@ class Message(NamedTuple):
     sender: Process
 
 
+class ExitReason(enum.IntEnum):
+    """Why a process ended, as linked and monitoring processes see it (``LUNATIC_EXIT_*``)."""
+
+    NORMAL = _lunatic.EXIT_NORMAL                  #: its function returned (or ``SystemExit(0)``)
+    FAILED = _lunatic.EXIT_FAILED                  #: an uncaught exception (or a C/C++ failure)
+    KILLED = _lunatic.EXIT_KILLED                  #: :meth:`Process.kill` (or the runtime stopped)
+    NOPROC = _lunatic.EXIT_NOPROC                  #: it did not exist when the link or monitor was made
+    NOCONNECTION = _lunatic.EXIT_NOCONNECTION      #: its node became unreachable (nodes)
+    MEMORY_LIMIT = _lunatic.EXIT_MEMORY_LIMIT      #: it went over its memory limit
+    FUEL_EXHAUSTED = _lunatic.EXIT_FUEL_EXHAUSTED  #: it spent its fuel
+
+
+class Signal:
+    """Base of the signals a receive can return: :class:`LinkDied` and :class:`ProcessDied`."""
+
+    __slots__ = ()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LinkDied(Signal):
+    """A linked process failed while this one traps links (``LUNATIC_MESSAGE_LINK_DIED``).
+
+    ``tag`` is the link's tag, ``process`` the process that ended (a handle
+    with the receiving mailbox's serializer), ``reason`` why, and ``text`` the
+    reason as text (``"failed: ValueError: boom"``, ``"killed"``, ``"noproc"``).
+    """
+
+    tag: int
+    process: Process
+    reason: ExitReason
+    text: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProcessDied(Signal):
+    """A monitored process ended, for any reason (``LUNATIC_MESSAGE_PROCESS_DIED``).
+
+    Fields as in :class:`LinkDied` (monitors carry no tag).
+    """
+
+    process: Process
+    reason: ExitReason
+    text: str
+
+
+def _exit_reason(value: int) -> Union[ExitReason, int]:
+    try:
+        return ExitReason(value)
+    except ValueError:  # a reason newer than this package
+        return value
+
+
+def _signal_from(r: tuple, serializer: Any) -> Signal:
+    """A LinkDied / ProcessDied from a receive result (payload = the reason's text)."""
+    text = r[0].decode("utf-8", "replace")
+    who = Process(r[3], r[4], serializer)
+    if r[2] == _lunatic.MESSAGE_LINK_DIED:
+        return LinkDied(r[1], who, _exit_reason(r[5]), text)
+    return ProcessDied(who, _exit_reason(r[5]), text)
+
+
+_RECEIVE_DATA = _lunatic.RECEIVE_DATA
+
+_SignalSpec = Union[None, bool, Type[Signal], Iterable[Type[Signal]]]
+
+
+def _signal_mask(signals: Any) -> int:
+    """The RECEIVE_* bits for a ``signals=`` argument: a bool, a signal class, or several."""
+    if signals is True:
+        return _lunatic.RECEIVE_SIGNALS
+    if signals is False or signals is None:
+        return 0
+    kinds = (signals,) if isinstance(signals, type) else signals
+    try:
+        kinds = tuple(kinds)
+    except TypeError:
+        raise TypeError("signals is a bool, lunatic.LinkDied, lunatic.ProcessDied or a tuple of them, "
+                        f"not {type(signals).__name__}") from None
+    mask = 0
+    for kind in kinds:
+        if kind is LinkDied:
+            mask |= _lunatic.RECEIVE_LINK_DIED
+        elif kind is ProcessDied:
+            mask |= _lunatic.RECEIVE_PROCESS_DIED
+        elif kind is Signal:
+            mask |= _lunatic.RECEIVE_SIGNALS
+        else:
+            raise TypeError(f"signals: {kind!r} is not lunatic.LinkDied, lunatic.ProcessDied or lunatic.Signal")
+    return mask
+
+
+class Timer:
+    """A message on its way after a delay (:meth:`Process.send_after`)."""
+
+    __slots__ = ("_node_id", "_id")
+
+    def __init__(self, node_id: int, id: int) -> None:
+        _set = object.__setattr__
+        _set(self, "_node_id", int(node_id))
+        _set(self, "_id", int(id))
+
+    @property
+    def node_id(self) -> int:
+        """The node of the target (timers act on their own node's processes)."""
+        return self._node_id
+
+    @property
+    def id(self) -> int:
+        return self._id
+
+    def cancel(self) -> bool:
+        """Stops the timer: ``True`` if it had not fired yet (the message is then never sent)."""
+        return _lunatic.timer_cancel(self._node_id, self._id)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Timer):
+            return NotImplemented
+        return self._node_id == other._node_id and self._id == other._id
+
+    def __hash__(self) -> int:
+        return hash(("lunatic.Timer", self._node_id, self._id))
+
+    def __repr__(self) -> str:
+        return f"<lunatic.Timer {self._node_id:x}.{self._id}>"
+
+    def __reduce__(self):
+        return (Timer, (self._node_id, self._id))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("lunatic.Timer is immutable")
+
+
 class Mailbox:
     """The calling process's own mailbox, read with ``serializer`` (default :class:`~lunatic.Pickle`).
 
@@ -208,23 +484,45 @@ class Mailbox:
     when it runs out. A message that cannot be decoded is taken out of the
     mailbox and raises :class:`~lunatic.DeserializationError` (carrying the
     raw payload, tag and sender); the other messages stay queued.
+
+    Signals (:class:`~lunatic.LinkDied`, :class:`~lunatic.ProcessDied`) wait
+    in a queue of their own and are returned by a receive only when asked
+    for: by the call's ``signals=`` argument (``True``, a signal class or a
+    tuple of them; ``False`` leaves them queued), or else by this view's
+    default, which :meth:`catch_link_failure` (``LinkDied``) and
+    :meth:`monitor` (``ProcessDied``) turn on, as ``Mailbox(signals=...)``
+    does. A signal that is asked for comes before any data message, however
+    many of those wait.
     """
 
-    __slots__ = ("_serializer",)
+    __slots__ = ("_serializer", "_signals")
 
-    def __init__(self, serializer: Any = Pickle) -> None:
+    def __init__(self, serializer: Any = Pickle, *, signals: _SignalSpec = False) -> None:
         _lunatic.self_pid()  # raises NotAProcessError outside a process
         self._serializer = serializer
+        self._signals = _signal_mask(signals)
 
     @property
     def serializer(self) -> Any:
         return self._serializer
 
-    def receive(self, timeout: Optional[float] = None) -> Any:
-        """Waits for the next message and returns its value."""
-        r = _lunatic.receive(None, -1 if timeout is None else _timeout_ns(timeout))
+    @property
+    def signals(self) -> Tuple[Type[Signal], ...]:
+        """The signal classes this view's receives return unless told otherwise."""
+        return tuple(cls for cls, bit in ((LinkDied, _lunatic.RECEIVE_LINK_DIED),
+                                         (ProcessDied, _lunatic.RECEIVE_PROCESS_DIED)) if self._signals & bit)
+
+    def _mask(self, signals: _SignalSpec) -> int:
+        return _RECEIVE_DATA | (self._signals if signals is None else _signal_mask(signals))
+
+    def receive(self, timeout: Optional[float] = None, *, signals: _SignalSpec = None) -> Any:
+        """Waits for the next message and returns its value (or a signal, when asked for: see the class)."""
+        r = _lunatic.receive(None, -1 if timeout is None else _timeout_ns(timeout),
+                             _RECEIVE_DATA | (self._signals if signals is None else _signal_mask(signals)))
         if r is None:
             raise TimeoutError("receive timed out")
+        if r[2]:
+            return _signal_from(r, self._serializer)
         try:
             return self._serializer.decode(r[0])
         except DeserializationError as e:
@@ -233,17 +531,58 @@ class Mailbox:
         except Exception as e:  # a user serializer that raises something else
             raise _with_envelope(DeserializationError(f"{type(e).__name__}: {e}"), r, self._serializer) from e
 
-    def tag_receive(self, tags: Union[int, Iterable[int]], timeout: Optional[float] = None) -> Any:
-        """Waits for the oldest message whose tag is one of ``tags`` (selective receive); the others stay queued in order."""
-        return self._next(_tag_tuple(tags), timeout).value
+    def tag_receive(self, tags: Union[int, Iterable[int]], timeout: Optional[float] = None, *,
+                    signals: _SignalSpec = None) -> Any:
+        """Waits for the oldest message whose tag is one of ``tags`` (selective receive); the others stay queued in order.
 
-    def try_receive(self) -> Any:
+        Tags select data messages only: a signal asked for is returned whatever its tag.
+        """
+        r = self._next(_tag_tuple(tags), timeout, signals)
+        return r if isinstance(r, Signal) else r.value
+
+    def try_receive(self, *, signals: _SignalSpec = None) -> Any:
         """The next message if one is queued; else raises :class:`~lunatic.TimeoutError` at once."""
-        return self._next(None, 0).value
+        r = self._next(None, 0, signals)
+        return r if isinstance(r, Signal) else r.value
 
-    def receive_message(self, timeout: Optional[float] = None, tags: Optional[Union[int, Iterable[int]]] = None) -> Message:
-        """Like :meth:`receive` (or :meth:`tag_receive` with ``tags``), returning ``Message(value, tag, sender)``."""
-        return self._next(None if tags is None else _tag_tuple(tags), timeout)
+    def receive_message(self, timeout: Optional[float] = None, tags: Optional[Union[int, Iterable[int]]] = None, *,
+                        signals: _SignalSpec = None) -> Union[Message, Signal]:
+        """Like :meth:`receive` (or :meth:`tag_receive` with ``tags``), returning ``Message(value, tag, sender)``
+        (or a signal, when asked for)."""
+        return self._next(None if tags is None else _tag_tuple(tags), timeout, signals)
+
+    def receive_signal(self, timeout: Optional[float] = None, *, signals: _SignalSpec = True) -> Signal:
+        """Waits for a signal only (by default either kind); data messages stay queued."""
+        mask = _signal_mask(signals)
+        if not mask:
+            raise ValueError("receive_signal needs at least one kind of signal")
+        r = _lunatic.receive(None, _timeout_ns(timeout), mask)
+        if r is None:
+            raise TimeoutError("receive_signal timed out")
+        return _signal_from(r, self._serializer)
+
+    # ---- relations
+
+    def catch_link_failure(self, enable: bool = True) -> "Mailbox":
+        """Traps links (:func:`~lunatic.trap_links`) and makes this view's receives return
+        :class:`~lunatic.LinkDied` signals; ``enable=False`` undoes both. Returns the mailbox."""
+        _lunatic.trap_links(bool(enable))
+        if enable:
+            self._signals |= _lunatic.RECEIVE_LINK_DIED
+        else:
+            self._signals &= ~_lunatic.RECEIVE_LINK_DIED
+        return self
+
+    def monitor(self, process: Process) -> None:
+        """Receive one :class:`~lunatic.ProcessDied` when ``process`` ends, for any reason (at once,
+        with :attr:`ExitReason.NOPROC`, if it is gone already); this view's receives return it.
+        Monitoring twice is one monitor."""
+        _lunatic.monitor(process.node_id, process.id)
+        self._signals |= _lunatic.RECEIVE_PROCESS_DIED
+
+    def demonitor(self, process: Process) -> None:
+        """Stops monitoring ``process`` (a ProcessDied already queued stays queued)."""
+        _lunatic.demonitor(process.node_id, process.id)
 
     def this_process(self) -> Process:
         """The handle other processes use to send to this mailbox (with this mailbox's serializer)."""
@@ -251,7 +590,7 @@ class Mailbox:
         return Process(node, id_, self._serializer)
 
     def size(self) -> int:
-        """Number of messages waiting."""
+        """Number of messages and signals waiting."""
         return _lunatic.mailbox_size()
 
     __len__ = size
@@ -260,11 +599,13 @@ class Mailbox:
         name = getattr(self._serializer, "__name__", type(self._serializer).__name__)
         return f"<lunatic.Mailbox of {self.this_process()} serializer={name}>"
 
-    def _next(self, tags: Optional[tuple], timeout: Optional[float]) -> Message:
-        r = _lunatic.receive(tags, _timeout_ns(timeout))
+    def _next(self, tags: Optional[tuple], timeout: Optional[float], signals: _SignalSpec) -> Union[Message, Signal]:
+        r = _lunatic.receive(tags, _timeout_ns(timeout), self._mask(signals))
         if r is None:
             raise TimeoutError("receive timed out" if tags is None else f"tag_receive{list(tags)} timed out")
-        data, tag, _kind, sender_node, sender_id = r
+        if r[2]:
+            return _signal_from(r, self._serializer)
+        data, tag, _kind, sender_node, sender_id, _reason = r
         try:
             value = self._serializer.decode(data)
         except DeserializationError as e:
@@ -328,8 +669,16 @@ def _report_failure(e: BaseException) -> str:
     return summary if len(summary) <= 400 else summary[:397] + "..."
 
 
+def _link_arg(link: bool, link_tag: Optional[Union[Tag, int]]) -> Optional[int]:
+    """The spawn's link_tag argument: None = no link."""
+    if link_tag is not None:
+        return _tag_value(link_tag)
+    return 0 if link else None
+
+
 def spawn(fn: Callable[[Any, Mailbox], Any], capture: Any = None, *, serializer: Any = Pickle,
-          stack_size: Optional[int] = None) -> Process:
+          stack_size: Optional[int] = None, link: bool = False,
+          link_tag: Optional[Union[Tag, int]] = None) -> Process:
     """Spawns a process running ``fn(capture, mailbox)`` and returns its handle.
 
     ``capture`` is encoded with ``serializer`` here and decoded in the new
@@ -339,23 +688,39 @@ def spawn(fn: Callable[[Any, Mailbox], Any], capture: Any = None, *, serializer:
     one dedicated worker thread of the runtime, each with its own Python
     thread state and a ``stack_size``-byte stack (default 8 MiB, committed
     lazily). An exception escaping ``fn`` fails that process only: its
-    traceback is printed to stderr with the process id.
+    traceback is printed to stderr with the process id (and, through links,
+    the processes linked to it).
+
+    ``link=True`` (or a ``link_tag``) links the new process to the caller
+    before it runs, as :func:`spawn_link` does.
     """
     if not callable(fn):
         raise TypeError(f"spawn: {fn!r} is not callable")
+    link_arg = _link_arg(link, link_tag)
     payload = serializer.encode(capture)
-    node, id_ = _lunatic.spawn(_bootstrap, (fn, serializer), payload, stack_size)
+    node, id_ = _lunatic.spawn(_bootstrap, (fn, serializer), payload, stack_size, link_arg)
     return Process(node, id_, serializer)
 
 
+def spawn_link(fn: Callable[[Any, Mailbox], Any], capture: Any = None, tag: Optional[Union[Tag, int]] = None, *,
+               serializer: Any = Pickle, stack_size: Optional[int] = None) -> Process:
+    """:func:`spawn`, linked to the caller before the new process runs (so a child
+    that fails at once is still reported); the link carries ``tag`` (default 0),
+    which the :class:`LinkDied` signals of this link show."""
+    return spawn(fn, capture, serializer=serializer, stack_size=stack_size, link=True, link_tag=tag)
+
+
 def spawn_named(name: str, capture: Any = None, *, serializer: Any = MessagePack,
-                worker: Optional[int] = None, stack_size: int = 0) -> Process:
+                worker: Optional[int] = None, stack_size: int = 0, link: bool = False,
+                link_tag: Optional[Union[Tag, int]] = None) -> Process:
     """Spawns the C/C++ entry registered under ``name`` (``lunatic_entry_register``).
 
     ``capture`` is encoded with ``serializer`` (default :class:`~lunatic.MessagePack`);
     with ``serializer=None`` it must be ``bytes`` and is passed as is. The
     returned handle sends with ``serializer`` (:class:`~lunatic.Pickle` when it is None).
+    ``link``/``link_tag`` link it to the caller before it runs, as in :func:`spawn`.
     """
+    link_arg = _link_arg(link, link_tag)
     if serializer is None:
         if not isinstance(capture, (bytes, bytearray, memoryview)):
             raise TypeError("spawn_named with serializer=None takes the capture as bytes")
@@ -363,7 +728,7 @@ def spawn_named(name: str, capture: Any = None, *, serializer: Any = MessagePack
     else:
         payload = serializer.encode(capture)
     node, id_ = _lunatic.spawn_named(name, payload, _lunatic.WORKER_ANY if worker is None else worker,
-                                     stack_size)
+                                     stack_size, link_arg)
     return Process(node, id_, serializer if serializer is not None else Pickle)
 
 
@@ -371,6 +736,14 @@ def this_process(serializer: Any = Pickle) -> Process:
     """The calling process's handle (sending with ``serializer``)."""
     node, id_ = _lunatic.self_pid()
     return Process(node, id_, serializer)
+
+
+def trap_links(enable: bool = True) -> None:
+    """``True``: a linked process that fails sends the calling process a :class:`LinkDied`
+    signal instead of killing it (read it with a receive asking for signals, e.g.
+    ``Mailbox.receive(signals=True)``). :meth:`Mailbox.catch_link_failure` does the
+    same and makes that mailbox view return the signals by default."""
+    _lunatic.trap_links(bool(enable))
 
 
 def sleep(seconds: float) -> None:

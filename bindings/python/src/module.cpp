@@ -305,10 +305,27 @@ int python_entry(const uint8_t *capture, size_t capture_len, void *user) {
 // ------------------------------------------------------------ raw functions
 // Everything that may switch fibers is here, as METH_FASTCALL functions.
 
-// receive(tags: tuple[int, ...] | None, timeout_ns: int)
-//   -> (payload: bytes, tag: int, kind: int, sender_node: int, sender_id: int) | None on timeout
+// receive(tags: tuple[int, ...] | None, timeout_ns: int, mask: int = RECEIVE_DATA)
+//   -> (payload: bytes, tag: int, kind: int, node: int, id: int, reason: int) | None on timeout
+// For a data message node/id are the sender and reason is 0; for a signal
+// (LINK_DIED, PROCESS_DIED) they are the process that ended and why, and the
+// payload is the reason's text. Tags filter data messages only (lunatic_receive_mask).
 PyObject *py_receive(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
-    if (!check_nargs("receive", nargs, 2) || !runtime_ready()) return nullptr;
+    if (nargs != 2 && nargs != 3) {
+        PyErr_Format(PyExc_TypeError, "receive() takes 2 or 3 arguments (%zd given)", nargs);
+        return nullptr;
+    }
+    if (!runtime_ready()) return nullptr;
+    uint32_t mask = LUNATIC_RECEIVE_DATA;
+    if (nargs == 3) {
+        uint64_t m;
+        if (!to_u64(args[2], &m)) return nullptr;
+        if (m == 0 || (m & ~uint64_t(LUNATIC_RECEIVE_ALL)) != 0) {
+            PyErr_SetString(PyExc_ValueError, "receive: mask must be a non-empty set of RECEIVE_* bits");
+            return nullptr;
+        }
+        mask = static_cast<uint32_t>(m);
+    }
     lunatic_tag small[8];
     std::vector<lunatic_tag> big;
     lunatic_tag *tags = nullptr;
@@ -337,6 +354,10 @@ PyObject *py_receive(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
             PyErr_SetString(PyExc_ValueError, "tag_receive needs at least one tag");
             return nullptr;
         }
+        if (!(mask & LUNATIC_RECEIVE_DATA)) {  // tags filter data only: they would be ignored
+            PyErr_SetString(PyExc_ValueError, "receive: tags given without RECEIVE_DATA");
+            return nullptr;
+        }
     }
     int64_t timeout;
     if (!to_i64(args[1], &timeout)) return nullptr;
@@ -357,7 +378,7 @@ PyObject *py_receive(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
                 if (left < slice) slice = left;
             }
             PyThreadState *ts = PyEval_SaveThread();
-            rc = lunatic_receive(tags, ntags, slice, &m);
+            rc = lunatic_receive_mask(mask, tags, ntags, slice, &m);
             PyEval_RestoreThread(ts);
             if (rc != LUNATIC_ETIMEDOUT) break;
             if (timeout > 0 && clock::now() >= deadline) break;
@@ -365,21 +386,25 @@ PyObject *py_receive(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
         }
     } else {
         PyThreadState *ts = PyEval_SaveThread();
-        rc = lunatic_receive(tags, ntags, timeout, &m);
+        rc = lunatic_receive_mask(mask, tags, ntags, timeout, &m);
         PyEval_RestoreThread(ts);
     }
     if (rc == LUNATIC_ETIMEDOUT) Py_RETURN_NONE;
     if (rc != LUNATIC_OK) return raise_status(rc);
 
-    lunatic_pid sender{0, 0};
-    lunatic_message_sender(m, &sender);
+    const lunatic_message_kind kind = lunatic_message_kind_of(m);
+    lunatic_pid who{0, 0};
+    lunatic_exit_reason reason = LUNATIC_EXIT_NORMAL;
+    if (kind == LUNATIC_MESSAGE_DATA)
+        lunatic_message_sender(m, &who);
+    else
+        lunatic_message_signal(m, &who, &reason);
     const uint8_t *data = lunatic_message_data(m);
-    PyObject *result = Py_BuildValue("(y#LiKK)", reinterpret_cast<const char *>(data),
+    PyObject *result = Py_BuildValue("(y#LiKKi)", reinterpret_cast<const char *>(data),
                                      static_cast<Py_ssize_t>(lunatic_message_size(m)),
                                      static_cast<long long>(lunatic_message_tag(m)),
-                                     static_cast<int>(lunatic_message_kind_of(m)),
-                                     static_cast<unsigned long long>(sender.node),
-                                     static_cast<unsigned long long>(sender.id));
+                                     static_cast<int>(kind), static_cast<unsigned long long>(who.node),
+                                     static_cast<unsigned long long>(who.id), static_cast<int>(reason));
     lunatic_message_free(m);
     return result;
 }
@@ -441,10 +466,27 @@ bool parse_stack(PyObject *o, size_t *out) {
     return true;
 }
 
-// spawn(target, arg, payload: bytes, stack_size: int | None) -> (node, id)
-// Starts a Python process running target(payload, arg), pinned to the Python worker.
+// link_tag argument of the spawns: None = no link, an int = LUNATIC_SPAWN_LINK with that tag.
+bool parse_link(PyObject *o, lunatic_spawn_options *options) {
+    if (o == Py_None) return true;
+    int64_t tag;
+    if (!to_i64(o, &tag)) return false;
+    options->flags |= LUNATIC_SPAWN_LINK;
+    options->link_tag = tag;
+    return true;
+}
+
+bool check_nargs_range(const char *name, Py_ssize_t nargs, Py_ssize_t low, Py_ssize_t high) {
+    if (nargs >= low && nargs <= high) return true;
+    PyErr_Format(PyExc_TypeError, "%s() takes %zd to %zd arguments (%zd given)", name, low, high, nargs);
+    return false;
+}
+
+// spawn(target, arg, payload: bytes, stack_size: int | None, link_tag: int | None = None) -> (node, id)
+// Starts a Python process running target(payload, arg), pinned to the Python worker;
+// with a link_tag, linked to the caller before it runs.
 PyObject *py_spawn(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
-    if (!check_nargs("spawn", nargs, 4) || !runtime_ready()) return nullptr;
+    if (!check_nargs_range("spawn", nargs, 4, 5) || !runtime_ready()) return nullptr;
     PyObject *target = args[0], *arg = args[1];
     if (!PyCallable_Check(target)) {
         PyErr_SetString(PyExc_TypeError, "spawn: target is not callable");
@@ -455,13 +497,14 @@ PyObject *py_spawn(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
     if (PyBytes_AsStringAndSize(args[2], &data, &len) < 0) return nullptr;
     size_t stack;
     if (!parse_stack(args[3], &stack)) return nullptr;
+    lunatic_spawn_options o;
+    lunatic_spawn_options_init(&o);
+    if (nargs == 5 && !parse_link(args[4], &o)) return nullptr;
 
     auto *s = new (std::nothrow) PySpawn{target, arg};
     if (!s) return PyErr_NoMemory();
     Py_INCREF(target);
     Py_INCREF(arg);
-    lunatic_spawn_options o;
-    lunatic_spawn_options_init(&o);
     o.stack_size = stack;
     o.worker = g_python_worker;
     o.user_free = python_user_free;
@@ -483,9 +526,10 @@ PyObject *py_spawn(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
                          static_cast<unsigned long long>(pid.id));
 }
 
-// spawn_named(name: str, payload: bytes, worker: int, stack_size: int) -> (node, id)
+// spawn_named(name: str, payload: bytes, worker: int, stack_size: int, link_tag: int | None = None)
+//   -> (node, id)
 PyObject *py_spawn_named(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
-    if (!check_nargs("spawn_named", nargs, 4) || !runtime_ready()) return nullptr;
+    if (!check_nargs_range("spawn_named", nargs, 4, 5) || !runtime_ready()) return nullptr;
     const char *name = PyUnicode_AsUTF8(args[0]);
     if (!name) return nullptr;
     char *data;
@@ -498,6 +542,7 @@ PyObject *py_spawn_named(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
     lunatic_spawn_options_init(&o);
     o.worker = static_cast<int32_t>(worker);
     o.stack_size = static_cast<size_t>(stack);
+    if (nargs == 5 && !parse_link(args[4], &o)) return nullptr;
     lunatic_pid pid{0, 0};
     std::string owned_name = name;  // the str stays alive too, but keep it simple
     PyThreadState *ts = PyEval_SaveThread();
@@ -553,6 +598,162 @@ PyObject *py_alive(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
     int rc = lunatic_self(&self);
     if (rc != LUNATIC_OK) return raise_status(rc);
     return PyBool_FromLong(lunatic_process_alive(pid));
+}
+
+// ------------------------------------------------ links, monitors, kill, registry, timers
+// None of these switches fibers (a kill or a failed link only marks a process
+// and makes it ready), so the GIL stays held.
+
+bool to_pid(PyObject *node, PyObject *id, lunatic_pid *out) {
+    return to_u64(node, &out->node) && to_u64(id, &out->id);
+}
+
+// link(node, id, tag) -> None. Linking to a process that is gone kills the caller
+// (EKILLED -> Killed) unless it traps links (then a LINK_DIED noproc signal is queued).
+PyObject *py_link(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
+    if (!check_nargs("link", nargs, 3) || !runtime_ready()) return nullptr;
+    lunatic_pid pid;
+    int64_t tag;
+    if (!to_pid(args[0], args[1], &pid) || !to_i64(args[2], &tag)) return nullptr;
+    int rc = lunatic_link(pid, tag);
+    if (rc != LUNATIC_OK) return raise_status(rc);
+    Py_RETURN_NONE;
+}
+
+// The calls taking just a pid and returning nothing.
+template <int (*F)(lunatic_pid)>
+PyObject *py_pid_call(const char *name, PyObject *const *args, Py_ssize_t nargs) {
+    if (!check_nargs(name, nargs, 2) || !runtime_ready()) return nullptr;
+    lunatic_pid pid;
+    if (!to_pid(args[0], args[1], &pid)) return nullptr;
+    int rc = F(pid);
+    if (rc != LUNATIC_OK) return raise_status(rc);
+    Py_RETURN_NONE;
+}
+
+// unlink(node, id) / monitor(node, id) / demonitor(node, id) -> None
+PyObject *py_unlink(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
+    return py_pid_call<lunatic_unlink>("unlink", args, nargs);
+}
+PyObject *py_monitor(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
+    return py_pid_call<lunatic_monitor>("monitor", args, nargs);
+}
+PyObject *py_demonitor(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
+    return py_pid_call<lunatic_demonitor>("demonitor", args, nargs);
+}
+
+// trap_links(enable: bool) -> None
+PyObject *py_trap_links(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
+    if (!check_nargs("trap_links", nargs, 1) || !runtime_ready()) return nullptr;
+    int enable = PyObject_IsTrue(args[0]);
+    if (enable < 0) return nullptr;
+    int rc = lunatic_trap_links(enable);
+    if (rc != LUNATIC_OK) return raise_status(rc);
+    Py_RETURN_NONE;
+}
+
+// kill(node, id) -> bool (False: no such process)
+PyObject *py_kill(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
+    if (!check_nargs("kill", nargs, 2) || !runtime_ready()) return nullptr;
+    lunatic_pid pid;
+    if (!to_pid(args[0], args[1], &pid)) return nullptr;
+    int rc = lunatic_kill(pid);
+    if (rc == LUNATIC_OK) Py_RETURN_TRUE;
+    if (rc == LUNATIC_ENOPROC) Py_RETURN_FALSE;
+    return raise_status(rc);
+}
+
+// A str argument as UTF-8 without NUL bytes (names and types are C strings).
+const char *c_string(PyObject *o, const char *what) {
+    Py_ssize_t len;
+    const char *text = PyUnicode_AsUTF8AndSize(o, &len);
+    if (!text) return nullptr;
+    if (std::strlen(text) != static_cast<size_t>(len)) {
+        PyErr_Format(PyExc_ValueError, "%s must not contain NUL characters", what);
+        return nullptr;
+    }
+    return text;
+}
+
+// register(name: str, type: str, node, id) -> None (EEXIST when the name is taken)
+PyObject *py_register(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
+    if (!check_nargs("register", nargs, 4) || !runtime_ready()) return nullptr;
+    const char *name = c_string(args[0], "a name");
+    if (!name) return nullptr;
+    const char *type = c_string(args[1], "a type");
+    if (!type) return nullptr;
+    lunatic_pid pid;
+    if (!to_pid(args[2], args[3], &pid)) return nullptr;
+    int rc = lunatic_register(name, type, pid);
+    if (rc != LUNATIC_OK) return raise_status(rc);
+    Py_RETURN_NONE;
+}
+
+// unregister(name: str, type: str) -> bool (False: nothing was registered so)
+PyObject *py_unregister(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
+    if (!check_nargs("unregister", nargs, 2) || !runtime_ready()) return nullptr;
+    const char *name = c_string(args[0], "a name");
+    if (!name) return nullptr;
+    const char *type = c_string(args[1], "a type");
+    if (!type) return nullptr;
+    int rc = lunatic_unregister(name, type);
+    if (rc == LUNATIC_OK) Py_RETURN_TRUE;
+    if (rc == LUNATIC_ENOTFOUND) Py_RETURN_FALSE;
+    return raise_status(rc);
+}
+
+// lookup(name: str, type: str) -> (node, id) | None
+PyObject *py_lookup(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
+    if (!check_nargs("lookup", nargs, 2) || !runtime_ready()) return nullptr;
+    const char *name = c_string(args[0], "a name");
+    if (!name) return nullptr;
+    const char *type = c_string(args[1], "a type");
+    if (!type) return nullptr;
+    lunatic_pid pid{0, 0};
+    int rc = lunatic_lookup(name, type, &pid);
+    if (rc == LUNATIC_ENOTFOUND) Py_RETURN_NONE;
+    if (rc != LUNATIC_OK) return raise_status(rc);
+    return Py_BuildValue("(KK)", static_cast<unsigned long long>(pid.node),
+                         static_cast<unsigned long long>(pid.id));
+}
+
+// send_after(node, id, tag, payload: bytes, delay_ns) -> (timer_node, timer_id)
+PyObject *py_send_after(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
+    if (!check_nargs("send_after", nargs, 5) || !runtime_ready()) return nullptr;
+    lunatic_pid to;
+    int64_t tag, delay;
+    if (!to_pid(args[0], args[1], &to) || !to_i64(args[2], &tag) || !to_i64(args[4], &delay))
+        return nullptr;
+    char *data;
+    Py_ssize_t len;
+    if (PyBytes_AsStringAndSize(args[3], &data, &len) < 0) return nullptr;
+    lunatic_message *m = nullptr;
+    int rc = lunatic_message_new(tag, static_cast<size_t>(len), &m);
+    if (rc == LUNATIC_OK) rc = lunatic_message_append(m, data, static_cast<size_t>(len));
+    if (rc != LUNATIC_OK) {
+        lunatic_message_free(m);
+        return raise_status(rc);
+    }
+    lunatic_timer timer{0, 0};
+    rc = lunatic_send_after(to, m, delay, &timer);
+    if (rc != LUNATIC_OK) {
+        PyObject *result = raise_status(rc);  // reads lunatic_errmsg() before the free
+        lunatic_message_free(m);  // a failed send_after leaves the message to us
+        return result;
+    }
+    return Py_BuildValue("(KK)", static_cast<unsigned long long>(timer.node),
+                         static_cast<unsigned long long>(timer.id));
+}
+
+// timer_cancel(node, id) -> bool: True if the timer had not fired yet.
+PyObject *py_timer_cancel(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
+    if (!check_nargs("timer_cancel", nargs, 2) || !runtime_ready()) return nullptr;
+    lunatic_timer timer;
+    if (!to_u64(args[0], &timer.node) || !to_u64(args[1], &timer.id)) return nullptr;
+    int cancelled = 0;
+    int rc = lunatic_timer_cancel(timer, &cancelled);
+    if (rc != LUNATIC_OK) return raise_status(rc);
+    return PyBool_FromLong(cancelled);
 }
 
 // attach() -> (node, id): makes the calling (non-process) thread a process.
@@ -684,19 +885,37 @@ PyObject *py_json_double(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
 
 PyMethodDef g_methods[] = {
     {"receive", LUNATIC_FASTCALL(py_receive), METH_FASTCALL,
-     "receive(tags, timeout_ns) -> (payload, tag, kind, sender_node, sender_id) | None\n\n"
-     "Takes the oldest message (whose tag is in tags, unless tags is None); waits up to "
-     "timeout_ns (-1 forever, 0 polls). Releases the GIL while it waits."},
+     "receive(tags, timeout_ns, mask=RECEIVE_DATA) -> (payload, tag, kind, node, id, reason) | None\n\n"
+     "Takes the oldest message (whose tag is in tags, unless tags is None) or signal (as mask "
+     "asks; signals first); waits up to timeout_ns (-1 forever, 0 polls). Releases the GIL "
+     "while it waits."},
     {"sleep", LUNATIC_FASTCALL(py_sleep), METH_FASTCALL,
      "sleep(duration_ns) -> None\n\nSuspends the calling process. Releases the GIL."},
     {"yield_", LUNATIC_FASTCALL(py_yield), METH_FASTCALL,
      "yield_() -> None\n\nLets the other processes of this worker run. Releases the GIL."},
     {"spawn", LUNATIC_FASTCALL(py_spawn), METH_FASTCALL,
-     "spawn(target, arg, payload, stack_size) -> (node, id)\n\n"
-     "Starts a Python process running target(payload, arg) on the Python worker."},
+     "spawn(target, arg, payload, stack_size, link_tag=None) -> (node, id)\n\n"
+     "Starts a Python process running target(payload, arg) on the Python worker; with a "
+     "link_tag, linked to the caller before it runs."},
     {"spawn_named", LUNATIC_FASTCALL(py_spawn_named), METH_FASTCALL,
-     "spawn_named(name, payload, worker, stack_size) -> (node, id)\n\n"
+     "spawn_named(name, payload, worker, stack_size, link_tag=None) -> (node, id)\n\n"
      "Starts the entry registered under name (lunatic_entry_register) with payload as capture."},
+    {"link", LUNATIC_FASTCALL(py_link), METH_FASTCALL, "link(node, id, tag) -> None"},
+    {"unlink", LUNATIC_FASTCALL(py_unlink), METH_FASTCALL, "unlink(node, id) -> None"},
+    {"trap_links", LUNATIC_FASTCALL(py_trap_links), METH_FASTCALL, "trap_links(enable) -> None"},
+    {"monitor", LUNATIC_FASTCALL(py_monitor), METH_FASTCALL, "monitor(node, id) -> None"},
+    {"demonitor", LUNATIC_FASTCALL(py_demonitor), METH_FASTCALL, "demonitor(node, id) -> None"},
+    {"kill", LUNATIC_FASTCALL(py_kill), METH_FASTCALL,
+     "kill(node, id) -> bool\n\nFalse when the process does not exist."},
+    {"register", LUNATIC_FASTCALL(py_register), METH_FASTCALL,
+     "register(name, type, node, id) -> None\n\nLUNATIC_EEXIST when the name is taken."},
+    {"unregister", LUNATIC_FASTCALL(py_unregister), METH_FASTCALL,
+     "unregister(name, type) -> bool\n\nFalse when nothing was registered as name with type."},
+    {"lookup", LUNATIC_FASTCALL(py_lookup), METH_FASTCALL, "lookup(name, type) -> (node, id) | None"},
+    {"send_after", LUNATIC_FASTCALL(py_send_after), METH_FASTCALL,
+     "send_after(node, id, tag, payload, delay_ns) -> (timer_node, timer_id)"},
+    {"timer_cancel", LUNATIC_FASTCALL(py_timer_cancel), METH_FASTCALL,
+     "timer_cancel(node, id) -> bool\n\nTrue when the timer had not fired yet."},
     {"send", LUNATIC_FASTCALL(py_send), METH_FASTCALL,
      "send(node, id, tag, payload) -> bool\n\nFalse when the process does not exist."},
     {"self_pid", LUNATIC_FASTCALL(py_self), METH_FASTCALL, "self_pid() -> (node, id)"},
@@ -759,5 +978,17 @@ PYBIND11_MODULE(_lunatic, m) {
     m.attr("MESSAGE_LINK_DIED") = static_cast<int>(LUNATIC_MESSAGE_LINK_DIED);
     m.attr("MESSAGE_PROCESS_DIED") = static_cast<int>(LUNATIC_MESSAGE_PROCESS_DIED);
     m.attr("INFINITE") = static_cast<int64_t>(LUNATIC_INFINITE);
+    m.attr("RECEIVE_DATA") = LUNATIC_RECEIVE_DATA;
+    m.attr("RECEIVE_LINK_DIED") = LUNATIC_RECEIVE_LINK_DIED;
+    m.attr("RECEIVE_PROCESS_DIED") = LUNATIC_RECEIVE_PROCESS_DIED;
+    m.attr("RECEIVE_SIGNALS") = LUNATIC_RECEIVE_SIGNALS;
+    m.attr("RECEIVE_ALL") = LUNATIC_RECEIVE_ALL;
+    m.attr("EXIT_NORMAL") = static_cast<int>(LUNATIC_EXIT_NORMAL);
+    m.attr("EXIT_FAILED") = static_cast<int>(LUNATIC_EXIT_FAILED);
+    m.attr("EXIT_KILLED") = static_cast<int>(LUNATIC_EXIT_KILLED);
+    m.attr("EXIT_NOPROC") = static_cast<int>(LUNATIC_EXIT_NOPROC);
+    m.attr("EXIT_NOCONNECTION") = static_cast<int>(LUNATIC_EXIT_NOCONNECTION);
+    m.attr("EXIT_MEMORY_LIMIT") = static_cast<int>(LUNATIC_EXIT_MEMORY_LIMIT);
+    m.attr("EXIT_FUEL_EXHAUSTED") = static_cast<int>(LUNATIC_EXIT_FUEL_EXHAUSTED);
     m.attr("DEFAULT_STACK_SIZE") = g_stack_size;
 }

@@ -10,9 +10,15 @@
 //   lunatic_test.greeter_msgpack / .greeter_json    capture: a Python process's
 //       handle. Sends it Hello{<its own handle>, "hello from C++"}, waits for a
 //       string s, sends back "got: " + s (C++ -> Python -> C++ -> Python).
+//   lunatic_test.registered_i32_msgpack    capture: [name, reply_to]. Registers
+//       itself as name the C++ way (Process<int32_t, MessagePack>::register_name,
+//       key type "i32/msgpack"), sends reply_to 0, waits for an int32 n, sends
+//       reply_to n + 1 and ends (which frees the name).
 //
 // and encode_examples(kind) / json_doubles(values) give the bytes the C++
-// serializers write, for byte-compatibility tests.
+// serializers write, for byte-compatibility tests; lookup_send_i32(name, n)
+// does a typed C++ lookup (Process<int32_t, MessagePack>::lookup) and sends n
+// to what it finds; registry_types() gives C++ registry_type<M, S>() strings.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -107,6 +113,30 @@ int greeter(const uint8_t *capture, size_t len, void *) {
     }
 }
 
+// Registers itself under a name as a C++ Process<int32_t, MessagePack>, then serves one request.
+int registered_i32(const uint8_t *capture, size_t len, void *) {
+    using Msgpack = lunatic::MessagePack;
+    try {
+        std::pair<std::string, lunatic::Process<int32_t, Msgpack>> arg;
+        lunatic::detail::decode_payload<Msgpack>(capture, len, arg);
+        lunatic::Mailbox<int32_t, Msgpack> mailbox;
+        mailbox.this_process().register_name(arg.first);
+        arg.second.send(0);
+        auto r = mailbox.receive_timeout(20s);
+        if (!r) {
+            lunatic_fail(r.is_timed_out() ? "registered_i32: nothing within 20 s" : r.error().c_str());
+            return 1;
+        }
+        arg.second.send(*r + 1);
+        return 0;
+    } catch (const lunatic::Killed &) {
+        return 1;
+    } catch (const std::exception &e) {
+        lunatic_fail(e.what());
+        return 1;
+    }
+}
+
 template <class S, class T>
 py::bytes encode(const T &value) {
     lunatic_message *m = lunatic::detail::encode_message<S>(lunatic::Tag::none(), value);
@@ -185,6 +215,21 @@ PYBIND11_MODULE(_lunatic_testhelper, m) {
     check(lunatic_entry_register("lunatic_test.echo_json", &echo<lunatic::Json>));
     check(lunatic_entry_register("lunatic_test.greeter_msgpack", &greeter<lunatic::MessagePack>));
     check(lunatic_entry_register("lunatic_test.greeter_json", &greeter<lunatic::Json>));
+    check(lunatic_entry_register("lunatic_test.registered_i32_msgpack", &registered_i32));
+
+    // Called from the main thread (an attached process): no fiber switch happens here.
+    m.def("lookup_send_i32", [](const std::string &name, int32_t n) {
+        auto p = lunatic::Process<int32_t, lunatic::MessagePack>::lookup(name);
+        return p.has_value() && p->send(n);
+    });
+    m.def("registry_types", [] {
+        py::dict d;
+        d["i32/msgpack"] = lunatic::registry_type<int32_t, lunatic::MessagePack>();
+        d["String/json"] = lunatic::registry_type<std::string, lunatic::Json>();
+        d["Vec<i64>/msgpack"] = lunatic::registry_type<std::vector<int64_t>, lunatic::MessagePack>();
+        d["{x: i32, y: i32}/json"] = lunatic::registry_type<Point, lunatic::Json>();
+        return d;
+    });
 
     m.def("encode_examples", [](const std::string &kind) {
         if (kind == "msgpack") return examples<lunatic::MessagePack>();
