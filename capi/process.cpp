@@ -170,6 +170,10 @@ LUNATIC_API int lunatic_send(lunatic_pid to, lunatic_message *message) {
     if (!to_core(message)->is_live())
         return fail(LUNATIC_EINVAL, "lunatic_send: message was already freed or sent");
     Status s = self->runtime.send(to_core(to), to_core(message));
+    // The target may have gone because this runtime is stopping: the caller
+    // then hears that it is killed, whichever of the two the kill pass reached first.
+    if (s == Status::no_process && (self->killed.load(std::memory_order_relaxed) || self->runtime.stopping()))
+        return fail(LUNATIC_EKILLED, "lunatic_send: the calling process was killed");
     if (s == Status::no_process)
         return fail(LUNATIC_ENOPROC,
                     "lunatic_send: process <%llx.%llu> does not exist (finished, or never "

@@ -148,6 +148,12 @@ Status monitor(Process &self, Pid target) {
     const Pid me = rt.pid_of(self);
     ProcessRef other = rt.lookup(target);
     if (other) {
+        // The watcher's own record is what notify_exit checks, under the
+        // watcher's lock: after demonitor returns, no ProcessDied is added.
+        self.lock.lock();
+        if (std::find(self.monitoring.begin(), self.monitoring.end(), target) == self.monitoring.end())
+            self.monitoring.push_back(target);
+        self.lock.unlock();
         other->lock.lock();
         if (other->state.load(std::memory_order_relaxed) != RunState::finished) {
             if (std::find(other->watchers.begin(), other->watchers.end(), me) ==
@@ -157,6 +163,10 @@ Status monitor(Process &self, Pid target) {
             return Status::ok;
         }
         other->lock.unlock();
+        self.lock.lock();
+        auto &m = self.monitoring;
+        m.erase(std::remove(m.begin(), m.end(), target), m.end());
+        self.lock.unlock();
     }
     // Already gone: say so at once (lunatic said nothing here).
     send_signal(self, MessageKind::process_died, 0, target, ExitReason::noproc, "noproc");
@@ -165,6 +175,10 @@ Status monitor(Process &self, Pid target) {
 
 Status demonitor(Process &self, Pid target) {
     Runtime &rt = self.runtime;
+    self.lock.lock();
+    auto &m = self.monitoring;
+    m.erase(std::remove(m.begin(), m.end(), target), m.end());
+    self.lock.unlock();
     if (ProcessRef other = rt.lookup(target)) {
         const Pid me = rt.pid_of(self);
         other->lock.lock();
@@ -179,23 +193,50 @@ void notify_exit(Process &dead, ExitReason reason, const std::string &text,
                  const std::vector<Process::Link> &links, const std::vector<Pid> &watchers) {
     Runtime &rt = dead.runtime;
     const Pid me = rt.pid_of(dead);
+    // Each signal is queued under the survivor's lock, in the same critical
+    // section that checks the relation still stands: once unlink or demonitor
+    // has returned, nothing more arrives.
     for (const Process::Link &l : links) {
         ProcessRef other = rt.lookup(l.other);
         if (!other) continue;
+        Message *signal = reason == ExitReason::normal
+                              ? nullptr
+                              : make_signal(MessageKind::link_died, 0, me, reason, text);
         other->lock.lock();
         int64_t tag = 0;
-        const bool linked = remove_link_locked(*other.get(), me, &tag);
+        const bool linked = remove_link_locked(*other.get(), me, &tag) &&
+                            other->state.load(std::memory_order_relaxed) != RunState::finished;
         const bool trap = other->trap_links;
+        bool wake = false;
+        if (linked && reason != ExitReason::normal && trap && signal) {
+            signal->set_tag(tag);
+            wake = deliver_locked(*other.get(), signal);
+            signal = nullptr;
+        }
         other->lock.unlock();
-        if (!linked || reason == ExitReason::normal) continue;
-        if (trap)
-            send_signal(*other.get(), MessageKind::link_died, tag, me, reason, text);
-        else
-            kill(*other.get(), reason, text);
+        if (wake) make_ready(*other.get());
+        if (signal) Message::destroy(signal);
+        if (linked && reason != ExitReason::normal && !trap) kill(*other.get(), reason, text);
     }
     for (const Pid &w : watchers) {
-        if (ProcessRef watcher = rt.lookup(w))
-            send_signal(*watcher.get(), MessageKind::process_died, 0, me, reason, text);
+        ProcessRef watcher = rt.lookup(w);
+        if (!watcher) continue;
+        Message *signal = make_signal(MessageKind::process_died, 0, me, reason, text);
+        if (!signal) continue;
+        watcher->lock.lock();
+        auto &m = watcher->monitoring;
+        auto it = std::find(m.begin(), m.end(), me);
+        const bool watching =
+            it != m.end() && watcher->state.load(std::memory_order_relaxed) != RunState::finished;
+        bool wake = false;
+        if (watching) {
+            m.erase(it);
+            wake = deliver_locked(*watcher.get(), signal);
+            signal = nullptr;
+        }
+        watcher->lock.unlock();
+        if (wake) make_ready(*watcher.get());
+        if (signal) Message::destroy(signal);
     }
 }
 

@@ -204,14 +204,20 @@ Status sleep(Process &self, int64_t duration_ns) {
     }
 }
 
-namespace {
 void make_ready(Process &target) {
     if (target.is_thread)
         target.thread_wakeup->signal();
     else
         target.runtime.schedule(&target);
 }
-}  // namespace
+
+bool deliver_locked(Process &target, Message *message) noexcept {
+    target.mailbox.push(message);
+    const bool wake = target.state.load(std::memory_order_relaxed) == RunState::waiting &&
+                      target.wait_kind == WaitKind::message && target.wait_filter.accepts(*message);
+    if (wake) target.state.store(RunState::ready, std::memory_order_relaxed);
+    return wake;
+}
 
 Status deliver(Process &target, Message *message) {
     target.lock.lock();
@@ -219,10 +225,7 @@ Status deliver(Process &target, Message *message) {
         target.lock.unlock();
         return Status::no_process;
     }
-    target.mailbox.push(message);
-    const bool wake = target.state.load(std::memory_order_relaxed) == RunState::waiting &&
-                      target.wait_kind == WaitKind::message && target.wait_filter.accepts(*message);
-    if (wake) target.state.store(RunState::ready, std::memory_order_relaxed);
+    const bool wake = deliver_locked(target, message);
     target.lock.unlock();
     if (wake) make_ready(target);
     return Status::ok;

@@ -114,6 +114,7 @@ public:
     };
     std::vector<Link> links;
     std::vector<Pid> watchers;       // processes monitoring this one
+    std::vector<Pid> monitoring;     // processes this one monitors (so demonitor is exact)
     std::vector<std::string> names;  // registry keys naming this process
     bool trap_links = false;
 
@@ -163,6 +164,11 @@ Status sleep(Process &self, int64_t duration_ns);
 // Puts a message in target's mailbox and wakes target if it waits for it.
 // no_process if target has finished (the message then still belongs to the caller).
 Status deliver(Process &target, Message *message);
+
+// deliver with target.lock held by the caller, who must call make_ready(target)
+// after unlocking when this returns true. target must not have finished.
+bool deliver_locked(Process &target, Message *message) noexcept;
+void make_ready(Process &target);
 
 // Fails target at its next runtime call, waking it if it waits. The first
 // kill's reason is the one its links and monitors will see.

@@ -10,6 +10,9 @@
 //         assert(mailbox.receive() == 2);
 //     });
 //     child.send(2);
+//
+// Session-typed protocols (Protocol<P, S>, Send, Recv, Choose, Offer, Rec, Loop,
+// End, Dual) are in <lunatic/protocol.hpp>, included here.
 #pragma once
 
 #include "lunatic/lunatic.h"
@@ -23,6 +26,7 @@
 #include "lunatic/process.hpp"
 #include "lunatic/mailbox_result.hpp"
 #include "lunatic/mailbox.hpp"
+#include "lunatic/protocol.hpp"
 #include "lunatic/spawn.hpp"
 #include "lunatic/this_process.hpp"
 #include "lunatic/process_local.hpp"
