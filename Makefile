@@ -22,7 +22,10 @@ DEMOS ?= $(BUILD_DIR)/examples/c/hello $(BUILD_DIR)/examples/c/hundred_thousand 
 	$(BUILD_DIR)/examples/cpp/hello $(BUILD_DIR)/examples/cpp/ring \
 	examples/python/hello.py
 DEMO_PYTHONPATH ?= $(BUILD_DIR)/bindings/python
-BENCHES ?= $(BUILD_DIR)/bench/bench_core $(BUILD_DIR)/bench/floor_boost_fiber
+BENCHES ?= $(BUILD_DIR)/bench/bench_core $(BUILD_DIR)/bench/floor_boost_fiber \
+	$(BUILD_DIR)/bench/bench_typed bench/bench_python.py
+# make bench QUICK=1: a tenth of the sizes.
+BENCH_ARGS := $(if $(filter 1,$(QUICK)),--quick,)
 
 # Debian bookworm packages the build and the tests need (DESIGN.md §6).
 DEB_PACKAGES := \
@@ -80,15 +83,16 @@ build: deps
 test: build
 	meson test -C "$(BUILD_DIR)" --print-errorlogs $(TEST_ARGS)
 
-# run-list LABEL PROGRAMS: runs each program that exists, fails if one fails or none exists.
+# run-list LABEL PROGRAMS [ARGS]: runs each program that exists (with ARGS), fails if one fails
+# or none exists.
 define run-list
 	@ran=0; \
 	for prog in $(2); do \
 		if [ ! -e "$$prog" ]; then echo "($(1): $$prog not built, skipped)"; continue; fi; \
 		echo; echo "==> $$prog"; \
 		case "$$prog" in \
-			*.py) PYTHONPATH="$(DEMO_PYTHONPATH)$${PYTHONPATH:+:$$PYTHONPATH}" /usr/bin/python3 "$$prog" ;; \
-			*) "$$prog" ;; \
+			*.py) PYTHONPATH="$(DEMO_PYTHONPATH)$${PYTHONPATH:+:$$PYTHONPATH}" /usr/bin/python3 "$$prog" $(3) ;; \
+			*) "$$prog" $(3) ;; \
 		esac || { echo "$(1): $$prog failed" >&2; exit 1; }; \
 		ran=$$((ran + 1)); \
 	done; \
@@ -100,7 +104,7 @@ demo: build
 	$(call run-list,demo,$(DEMOS))
 
 bench: build
-	$(call run-list,bench,$(BENCHES))
+	$(call run-list,bench,$(BENCHES),$(BENCH_ARGS))
 
 clean:
 	rm -rf "$(BUILD_DIR)"
