@@ -77,7 +77,7 @@ void wait(Process &self, WaitKind kind, const TagFilter &filter,
     self.state.store(RunState::waiting, std::memory_order_relaxed);
     self.wait_kind = kind;
     self.wait_filter = filter;
-    ++self.wait_seq;
+    self.wait_deadline = deadline ? *deadline : Clock::time_point::max();
     if (self.is_thread) {
         self.lock.unlock();
         self.thread_wakeup->wait(deadline);
@@ -85,7 +85,10 @@ void wait(Process &self, WaitKind kind, const TagFilter &filter,
         self.state.store(RunState::running, std::memory_order_relaxed);
         return;
     }
-    if (deadline) current_worker()->add_timer(*deadline, &self, self.wait_seq);
+    if (deadline && *deadline < self.timer_deadline) {
+        self.timer_deadline = *deadline;
+        current_worker()->add_timer(*deadline, &self, ++self.timer_gen);
+    }
     SwitchRequest park{SwitchRequest::park};
     switch_to_worker(self, park);  // the worker releases self.lock once we are off the CPU
     self.lock.lock();
@@ -247,11 +250,25 @@ void kill(Process &target, ExitReason reason, const std::string &text) {
     if (wake) make_ready(target);
 }
 
-void timer_expired(Process &target, uint64_t wait_seq) {
+void timer_expired(Process &target, uint64_t gen, Clock::time_point now) {
     target.lock.lock();
-    const bool wake = target.state.load(std::memory_order_relaxed) == RunState::waiting &&
-                      target.wait_seq == wait_seq;
-    if (wake) target.state.store(RunState::ready, std::memory_order_relaxed);
+    if (gen != target.timer_gen) {  // replaced by an earlier one
+        target.lock.unlock();
+        return;
+    }
+    target.timer_deadline = Clock::time_point::max();
+    bool wake = false;
+    if (target.state.load(std::memory_order_relaxed) == RunState::waiting &&
+        target.wait_deadline != Clock::time_point::max()) {
+        if (target.wait_deadline <= now) {
+            wake = true;
+            target.state.store(RunState::ready, std::memory_order_relaxed);
+        } else {
+            // This timer was armed for an earlier wait; the current one ends later.
+            target.timer_deadline = target.wait_deadline;
+            current_worker()->add_timer(target.wait_deadline, &target, ++target.timer_gen);
+        }
+    }
     target.lock.unlock();
     if (wake) make_ready(target);
 }

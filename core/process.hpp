@@ -88,7 +88,13 @@ public:
     std::atomic<RunState> state{RunState::created};
     WaitKind wait_kind = WaitKind::message;
     TagFilter wait_filter;  // points into the waiting receiver's frame
-    uint64_t wait_seq = 0;  // tells a timer of this wait from one of an older wait
+    // Timed waits. A fiber keeps at most one live timer (timer_gen names it):
+    // a wait whose deadline is not before the live timer's arms nothing, so a
+    // loop of timed receives that get their message in time costs no timer
+    // work; when the timer fires early for the current wait it re-arms itself.
+    Clock::time_point wait_deadline = Clock::time_point::max();  // of the current wait
+    Clock::time_point timer_deadline = Clock::time_point::max(); // of the live timer
+    uint64_t timer_gen = 0;
     std::atomic<bool> killed{false};
     std::unique_ptr<ThreadWakeup> thread_wakeup;  // attached threads only
 
@@ -175,8 +181,9 @@ void make_ready(Process &target);
 void kill(Process &target, ExitReason reason = ExitReason::killed,
           const std::string &text = "killed");
 
-// Wakes target if it is still in the wait numbered wait_seq (a timed receive or a sleep).
-void timer_expired(Process &target, uint64_t wait_seq);
+// A timer of target fired (gen names it): wakes target if its wait's deadline
+// has passed, re-arms for a later deadline, ignores a timer since replaced.
+void timer_expired(Process &target, uint64_t gen, Clock::time_point now);
 
 // Entry point of every fiber (passed to make_context).
 void fiber_main(transfer_t from_worker);

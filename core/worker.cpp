@@ -163,9 +163,9 @@ bool Worker::anyone_has_stealable_work() const noexcept {
 
 // ------------------------------------------------------------------ timers
 
-void Worker::add_timer(Clock::time_point deadline, Process *p, uint64_t wait_seq) {
+void Worker::add_timer(Clock::time_point deadline, Process *p, uint64_t gen) {
     p->retain();
-    timers_.push_back(Timer{deadline, p, wait_seq});
+    timers_.push_back(Timer{deadline, p, gen});
     std::push_heap(timers_.begin(), timers_.end(), std::greater<>());
 }
 
@@ -175,7 +175,7 @@ void Worker::fire_timers() {
         std::pop_heap(timers_.begin(), timers_.end(), std::greater<>());
         Timer t = timers_.back();
         timers_.pop_back();
-        timer_expired(*t.process, t.wait_seq);
+        timer_expired(*t.process, t.gen, now);
         t.process->release();
     }
 }

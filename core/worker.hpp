@@ -71,7 +71,7 @@ public:
 
     // From this worker's own thread only.
     void push_next(Process *p) noexcept;
-    void add_timer(Clock::time_point deadline, Process *p, uint64_t wait_seq);
+    void add_timer(Clock::time_point deadline, Process *p, uint64_t gen);
 
     // From any thread.
     void push(Process *p) noexcept;         // stealable
@@ -83,7 +83,7 @@ private:
     struct Timer {
         Clock::time_point deadline;
         Process *process;
-        uint64_t wait_seq;
+        uint64_t gen;
         bool operator>(const Timer &o) const noexcept { return deadline > o.deadline; }
     };
 
