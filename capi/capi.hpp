@@ -36,6 +36,12 @@ int guarded(const char *what, Body &&body) noexcept {
 // The calling process, or nullptr after recording LUNATIC_ESTATE.
 core::Process *self_or_fail(const char *what, int *code) noexcept;
 
+// The calling process if it may still act: nullptr after recording
+// LUNATIC_ESTATE, or LUNATIC_EKILLED once it is killed or its runtime stops
+// (a stopping runtime kills its attached threads too, whatever the order of
+// the kill pass).
+core::Process *live_self(const char *what, int *code) noexcept;
+
 inline core::Message *to_core(lunatic_message *m) noexcept {
     return reinterpret_cast<core::Message *>(m);
 }

@@ -49,6 +49,15 @@ core::Process *self_or_fail(const char *what, int *code) noexcept {
     return self;
 }
 
+core::Process *live_self(const char *what, int *code) noexcept {
+    core::Process *self = self_or_fail(what, code);
+    if (self && (self->killed.load(std::memory_order_relaxed) || self->runtime.stopping())) {
+        *code = fail(LUNATIC_EKILLED, "%s: the calling process was killed", what);
+        return nullptr;
+    }
+    return self;
+}
+
 }  // namespace lunatic::capi
 
 using namespace lunatic;

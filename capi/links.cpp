@@ -5,23 +5,12 @@
 using namespace lunatic;
 using namespace lunatic::capi;
 
-namespace {
-core::Process *live_caller(const char *what, int *code) {
-    core::Process *self = self_or_fail(what, code);
-    if (self && (self->killed.load(std::memory_order_relaxed) || self->runtime.stopping())) {
-        *code = fail(LUNATIC_EKILLED, "%s: the calling process was killed", what);
-        return nullptr;
-    }
-    return self;
-}
-}  // namespace
-
 extern "C" {
 
 LUNATIC_API int lunatic_link(lunatic_pid pid, lunatic_tag tag) {
     return guarded("lunatic_link", [&] {
         int code;
-        core::Process *self = live_caller("lunatic_link", &code);
+        core::Process *self = live_self("lunatic_link", &code);
         if (!self) return code;
         return status(core::link(*self, to_core(pid), tag), "lunatic_link");
     });
@@ -30,7 +19,7 @@ LUNATIC_API int lunatic_link(lunatic_pid pid, lunatic_tag tag) {
 LUNATIC_API int lunatic_unlink(lunatic_pid pid) {
     return guarded("lunatic_unlink", [&] {
         int code;
-        core::Process *self = live_caller("lunatic_unlink", &code);
+        core::Process *self = live_self("lunatic_unlink", &code);
         if (!self) return code;
         return status(core::unlink(*self, to_core(pid)), "lunatic_unlink");
     });
@@ -38,7 +27,7 @@ LUNATIC_API int lunatic_unlink(lunatic_pid pid) {
 
 LUNATIC_API int lunatic_trap_links(int enable) {
     int code;
-    core::Process *self = live_caller("lunatic_trap_links", &code);
+    core::Process *self = live_self("lunatic_trap_links", &code);
     if (!self) return code;
     core::set_trap_links(*self, enable != 0);
     return LUNATIC_OK;
@@ -47,7 +36,7 @@ LUNATIC_API int lunatic_trap_links(int enable) {
 LUNATIC_API int lunatic_monitor(lunatic_pid pid) {
     return guarded("lunatic_monitor", [&] {
         int code;
-        core::Process *self = live_caller("lunatic_monitor", &code);
+        core::Process *self = live_self("lunatic_monitor", &code);
         if (!self) return code;
         return status(core::monitor(*self, to_core(pid)), "lunatic_monitor");
     });
@@ -56,7 +45,7 @@ LUNATIC_API int lunatic_monitor(lunatic_pid pid) {
 LUNATIC_API int lunatic_demonitor(lunatic_pid pid) {
     return guarded("lunatic_demonitor", [&] {
         int code;
-        core::Process *self = live_caller("lunatic_demonitor", &code);
+        core::Process *self = live_self("lunatic_demonitor", &code);
         if (!self) return code;
         return status(core::demonitor(*self, to_core(pid)), "lunatic_demonitor");
     });
@@ -65,7 +54,7 @@ LUNATIC_API int lunatic_demonitor(lunatic_pid pid) {
 LUNATIC_API int lunatic_kill(lunatic_pid pid) {
     return guarded("lunatic_kill", [&] {
         int code;
-        core::Process *self = live_caller("lunatic_kill", &code);
+        core::Process *self = live_self("lunatic_kill", &code);
         if (!self) return code;
         core::ProcessRef target = self->runtime.lookup(to_core(pid));
         if (!target || target->state.load(std::memory_order_relaxed) == core::RunState::finished)

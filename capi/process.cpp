@@ -9,17 +9,6 @@ using namespace lunatic::capi;
 
 namespace {
 
-// The calling process, alive: else nullptr with *code set (ESTATE or EKILLED).
-core::Process *live_self(const char *what, int *code) {
-    core::Process *self = self_or_fail(what, code);
-    // A stopping runtime kills its attached threads too, whatever the order of the kill pass.
-    if (self && (self->killed.load(std::memory_order_relaxed) || self->runtime.stopping())) {
-        *code = fail(LUNATIC_EKILLED, "%s: the calling process was killed", what);
-        return nullptr;
-    }
-    return self;
-}
-
 int spawn_entry(const char *what, core::Entry entry, const void *capture, size_t capture_len,
                 void *user, const lunatic_spawn_options *options, lunatic_pid *out) {
     int code;
@@ -172,7 +161,8 @@ LUNATIC_API int lunatic_send(lunatic_pid to, lunatic_message *message) {
     Status s = self->runtime.send(to_core(to), to_core(message));
     // The target may have gone because this runtime is stopping: the caller
     // then hears that it is killed, whichever of the two the kill pass reached first.
-    if (s == Status::no_process && (self->killed.load(std::memory_order_relaxed) || self->runtime.stopping()))
+    if (s == Status::no_process &&
+        (self->killed.load(std::memory_order_relaxed) || self->runtime.stopping()))
         return fail(LUNATIC_EKILLED, "lunatic_send: the calling process was killed");
     if (s == Status::no_process)
         return fail(LUNATIC_ENOPROC,

@@ -10,10 +10,8 @@ LUNATIC_API int lunatic_send_after(lunatic_pid pid, lunatic_message *message, in
                                    lunatic_timer *out) {
     return guarded("lunatic_send_after", [&] {
         int code;
-        core::Process *self = self_or_fail("lunatic_send_after", &code);
+        core::Process *self = live_self("lunatic_send_after", &code);
         if (!self) return code;
-        if (self->killed.load(std::memory_order_relaxed) || self->runtime.stopping())
-            return fail(LUNATIC_EKILLED, "lunatic_send_after: the calling process was killed");
         if (!message) return fail(LUNATIC_EINVAL, "lunatic_send_after: message is NULL");
         if (!to_core(message)->is_live())
             return fail(LUNATIC_EINVAL, "lunatic_send_after: message was already freed or sent");

@@ -151,7 +151,8 @@ Status monitor(Process &self, Pid target) {
         // The watcher's own record is what notify_exit checks, under the
         // watcher's lock: after demonitor returns, no ProcessDied is added.
         self.lock.lock();
-        if (std::find(self.monitoring.begin(), self.monitoring.end(), target) == self.monitoring.end())
+        if (std::find(self.monitoring.begin(), self.monitoring.end(), target) ==
+            self.monitoring.end())
             self.monitoring.push_back(target);
         self.lock.unlock();
         other->lock.lock();

@@ -92,8 +92,8 @@ public:
     // a wait whose deadline is not before the live timer's arms nothing, so a
     // loop of timed receives that get their message in time costs no timer
     // work; when the timer fires early for the current wait it re-arms itself.
-    Clock::time_point wait_deadline = Clock::time_point::max();  // of the current wait
-    Clock::time_point timer_deadline = Clock::time_point::max(); // of the live timer
+    Clock::time_point wait_deadline = Clock::time_point::max();   // of the current wait
+    Clock::time_point timer_deadline = Clock::time_point::max();  // of the live timer
     uint64_t timer_gen = 0;
     std::atomic<bool> killed{false};
     std::unique_ptr<ThreadWakeup> thread_wakeup;  // attached threads only
