@@ -7,6 +7,7 @@
 #include "core/current.hpp"
 #include "core/message.hpp"
 #include "core/process.hpp"
+#include "core/process_config.hpp"
 #include "core/runtime.hpp"
 #include "core/status.hpp"
 #include "lunatic/lunatic.h"
@@ -41,6 +42,9 @@ core::Process *self_or_fail(const char *what, int *code) noexcept;
 // (a stopping runtime kills its attached threads too, whatever the order of
 // the kill pass).
 core::Process *live_self(const char *what, int *code) noexcept;
+
+// An immutable copy of a config handle's values, for a spawn.
+core::SharedConfig snapshot(const lunatic_config *config);
 
 inline core::Message *to_core(lunatic_message *m) noexcept {
     return reinterpret_cast<core::Message *>(m);

@@ -51,6 +51,9 @@ core::Process *self_or_fail(const char *what, int *code) noexcept {
 
 core::Process *live_self(const char *what, int *code) noexcept {
     core::Process *self = self_or_fail(what, code);
+    // Every runtime call is where a spent fuel budget takes effect.
+    if (self && self->fuel_spent())
+        core::kill(*self, core::ExitReason::fuel_exhausted, "fuel exhausted");
     if (self && (self->killed.load(std::memory_order_relaxed) || self->runtime.stopping())) {
         *code = fail(LUNATIC_EKILLED, "%s: the calling process was killed", what);
         return nullptr;

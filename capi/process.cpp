@@ -52,9 +52,18 @@ int spawn_entry(const char *what, core::Entry entry, const void *capture, size_t
             r.link = true;
             r.link_tag = o.link_tag;
         }
+        if (options->struct_size >= offsetof(lunatic_spawn_options, config) + sizeof(o.config) &&
+            o.config)
+            r.config = snapshot(o.config);
     }
     core::Pid pid;
     Status s = self->runtime.spawn(r, &pid);
+    if (s == Status::not_permitted)
+        return fail(LUNATIC_EPERM,
+                    "%s: this process may not spawn (its config lacks can_spawn_processes)", what);
+    if (s == Status::no_memory && r.config && r.config->max_memory)
+        return fail(LUNATIC_ENOMEM,
+                    "%s: out of memory, or the stack alone is over the config's max_memory", what);
     if (s != Status::ok) return status(s, what);
     if (out) *out = to_c(pid);
     return LUNATIC_OK;

@@ -165,6 +165,7 @@ Status receive(Process &self, const TagFilter &filter, int64_t timeout_ns, Messa
             return Status::killed;
         }
         if (Message *m = self.mailbox.take(filter)) {
+            if (!m->is_signal()) self.queued_bytes -= m->size();
             self.lock.unlock();
             *out = m;
             return Status::ok;
@@ -215,6 +216,7 @@ void make_ready(Process &target) {
 }
 
 bool deliver_locked(Process &target, Message *message) noexcept {
+    if (!message->is_signal()) target.queued_bytes += message->size();
     target.mailbox.push(message);
     const bool wake = target.state.load(std::memory_order_relaxed) == RunState::waiting &&
                       target.wait_kind == WaitKind::message && target.wait_filter.accepts(*message);
@@ -227,6 +229,21 @@ Status deliver(Process &target, Message *message) {
     if (target.state.load(std::memory_order_relaxed) == RunState::finished) {
         target.lock.unlock();
         return Status::no_process;
+    }
+    if (target.max_memory && !message->is_signal() &&
+        target.stack_bytes + target.queued_bytes + message->size() > target.max_memory) {
+        // Over its memory: the receiver fails (as Erlang's max_heap_size does); the message goes.
+        const std::size_t queued = target.queued_bytes;
+        target.lock.unlock();
+        const std::size_t incoming = message->size();
+        Message::destroy(message);
+        char why[160];
+        std::snprintf(why, sizeof why,
+                      "memory limit: %zu bytes queued + %zu arriving + a %zu-byte stack > %llu",
+                      queued, incoming, target.stack_bytes,
+                      static_cast<unsigned long long>(target.max_memory));
+        kill(target, ExitReason::memory_limit, why);
+        return Status::ok;
     }
     const bool wake = deliver_locked(target, message);
     target.lock.unlock();

@@ -16,6 +16,7 @@
 #include "core/context.hpp"
 #include "core/entry_registry.hpp"
 #include "core/mailbox.hpp"
+#include "core/process_config.hpp"
 #include "core/spinlock.hpp"
 #include "core/stack_pool.hpp"
 #include "core/status.hpp"
@@ -81,6 +82,22 @@ public:
     uint32_t last_worker = 0;
     bool started = false;
     ExceptionState exceptions;
+
+    // ---- limits (from config; the fuel fields are touched by the process and its worker)
+    SharedConfig config;              // null: every permission, no limit
+    uint64_t max_memory = 0;          // bytes; 0 = none
+    int64_t fuel_limit_ns = 0;        // 0 = none
+    int64_t fuel_used_ns = 0;         // running time before the current slice
+    Clock::time_point slice_start{};  // when the current slice began (fuel-limited only)
+    std::size_t queued_bytes = 0;     // data bytes in the mailbox, under lock
+
+    // Whether a fuel-limited process has spent its budget (counting the slice it is in).
+    bool fuel_spent() const noexcept {
+        return fuel_limit_ns && fuel_used_ns + std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                   Clock::now() - slice_start)
+                                                   .count() >=
+                                    fuel_limit_ns;
+    }
 
     // ---- mailbox and wait state, under lock
     Spinlock lock;

@@ -1,5 +1,6 @@
 #include "core/runtime.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <random>
@@ -122,6 +123,20 @@ Status Runtime::spawn(const SpawnRequest &r, Pid *out) {
     Process *parent = current_process();
     StackCache *cache = here ? &here->stack_cache() : nullptr;
 
+    // The child's config: the one given, else the spawner's (an attached thread has none).
+    SharedConfig config = r.config ? r.config : (parent ? parent->config : nullptr);
+    if (parent && parent->config && !parent->config->can_spawn_processes) {
+        fiber_gone();
+        return Status::not_permitted;
+    }
+    std::size_t stack_size = r.stack_size ? r.stack_size : (config ? config->stack_size : 0);
+    const bool guard_page = r.guard_page || (config && config->guard_page);
+    if (config && config->max_memory &&
+        (stack_size ? stack_size : stacks_->default_usable()) > config->max_memory) {
+        fiber_gone();
+        return Status::no_memory;
+    }
+
     Process *p =
         new (std::nothrow) Process(*this, next_id_.fetch_add(1, std::memory_order_relaxed), false);
     if (!p) {
@@ -134,8 +149,14 @@ Status Runtime::spawn(const SpawnRequest &r, Pid *out) {
         fiber_gone();
         return Status::no_memory;
     };
-    if (!stacks_->allocate(r.stack_size, r.guard_page, cache, &p->stack)) return give_up();
+    if (!stacks_->allocate(stack_size, guard_page, cache, &p->stack)) return give_up();
     p->stack_bytes = p->stack.usable;
+    if (config) {
+        p->max_memory = config->max_memory;
+        p->fuel_limit_ns =
+            static_cast<int64_t>(std::min<uint64_t>(config->max_fuel_us, INT64_MAX / 1000)) * 1000;
+        p->config = std::move(config);
+    }
     if (r.capture_len) {
         p->capture = static_cast<uint8_t *>(std::malloc(r.capture_len));
         if (!p->capture) return give_up();

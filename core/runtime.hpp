@@ -43,6 +43,7 @@ struct SpawnRequest {
     int32_t worker = -1;  // -1 any, -2 the spawner's, >= 0 that one
     bool link = false;    // link to the spawner before the child runs
     int64_t link_tag = 0;
+    SharedConfig config;  // null: the spawner's
 };
 
 class Runtime {

@@ -196,9 +196,14 @@ void Worker::run(Process *p) {
     p->last_worker = index_;
     switches_.fetch_add(1, std::memory_order_relaxed);
     set_current_process(p);
+    if (p->fuel_limit_ns) p->slice_start = Clock::now();  // time is measured only under a budget
     transfer_t back = jump_context(p->context, p);
     set_current_process(nullptr);
     p->context = back.fctx;
+    if (p->fuel_limit_ns)
+        p->fuel_used_ns +=
+            std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - p->slice_start)
+                .count();
     SwitchRequest &request = *static_cast<SwitchRequest *>(back.data);
     switch (request.kind) {
     case SwitchRequest::yield:

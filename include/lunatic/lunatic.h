@@ -315,6 +315,8 @@ typedef struct lunatic_spawn_options {
     void (*user_free)(void *user);
     /** LUNATIC_SPAWN_LINK: link the child to the spawner before it runs, with link_tag. */
     lunatic_tag link_tag;
+    /** Limits and permissions of the child (copied at spawn); NULL = the spawner's. */
+    const struct lunatic_config *config;
 } lunatic_spawn_options;
 
 /** Fills *options with the defaults (and struct_size). */
@@ -425,6 +427,48 @@ LUNATIC_API int lunatic_send_after(lunatic_pid pid, lunatic_message *message, in
                                    lunatic_timer *out);
 /** Cancels a timer: *out_cancelled (may be NULL) is 1 if it had not fired yet, else 0. */
 LUNATIC_API int lunatic_timer_cancel(lunatic_timer timer, int *out_cancelled);
+
+/* ----------------------------------------------------------------- configs */
+
+/*
+ * A config holds the limits and permissions of the processes spawned with it
+ * (lunatic_spawn_options.config; the values are copied at spawn). A spawn
+ * without a config inherits the spawner's. A new config grants nothing until
+ * set (lunatic's rule): no spawning, no configs, no limits. An attached thread
+ * has every permission and no limit.
+ *
+ * Limits:
+ *  - max_memory (bytes, 0 = none): what the runtime owns for the process — its
+ *    stack and the bytes queued in its mailbox. A spawn whose stack alone is
+ *    over it gives LUNATIC_ENOMEM; a send that would take its mailbox over it
+ *    fails the process with LUNATIC_EXIT_MEMORY_LIMIT (as Erlang's
+ *    max_heap_size does) and the message is dropped.
+ *  - max_fuel (0 = none): a CPU budget in microseconds of time spent running on
+ *    a worker (lunatic's fuel unit is 100,000 WebAssembly instructions; native
+ *    code has no instruction counter, so time is the honest equivalent). The
+ *    process fails with LUNATIC_EXIT_FUEL_EXHAUSTED at its first runtime call
+ *    after spending it. C cannot preempt: a loop that never calls the runtime
+ *    is not stopped.
+ */
+typedef struct lunatic_config lunatic_config;
+
+/** A new config. LUNATIC_EPERM when the caller's own config lacks can_create_configs. */
+LUNATIC_API int lunatic_config_new(lunatic_config **out);
+LUNATIC_API void lunatic_config_free(lunatic_config *config);
+
+LUNATIC_API int lunatic_config_set_max_memory(lunatic_config *config, uint64_t bytes);
+LUNATIC_API int lunatic_config_get_max_memory(const lunatic_config *config, uint64_t *out);
+LUNATIC_API int lunatic_config_set_max_fuel(lunatic_config *config, uint64_t microseconds);
+LUNATIC_API int lunatic_config_get_max_fuel(const lunatic_config *config, uint64_t *out);
+LUNATIC_API int lunatic_config_set_can_spawn_processes(lunatic_config *config, int allowed);
+LUNATIC_API int lunatic_config_get_can_spawn_processes(const lunatic_config *config, int *out);
+LUNATIC_API int lunatic_config_set_can_create_configs(lunatic_config *config, int allowed);
+LUNATIC_API int lunatic_config_get_can_create_configs(const lunatic_config *config, int *out);
+/** Usable stack bytes (0 = the runtime's default) and whether it has a guard page. */
+LUNATIC_API int lunatic_config_set_stack_size(lunatic_config *config, size_t bytes);
+LUNATIC_API int lunatic_config_get_stack_size(const lunatic_config *config, size_t *out);
+LUNATIC_API int lunatic_config_set_guard_page(lunatic_config *config, int enabled);
+LUNATIC_API int lunatic_config_get_guard_page(const lunatic_config *config, int *out);
 
 /* ----------------------------------------------------------- process-local */
 

@@ -29,5 +29,6 @@
 #include "lunatic/protocol.hpp"
 #include "lunatic/spawn.hpp"
 #include "lunatic/this_process.hpp"
+#include "lunatic/process_config.hpp"
 #include "lunatic/process_local.hpp"
 #include "lunatic/runtime.hpp"

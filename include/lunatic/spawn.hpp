@@ -19,6 +19,7 @@
 #include "lunatic/lunatic.h"
 #include "lunatic/mailbox.hpp"
 #include "lunatic/process.hpp"
+#include "lunatic/process_config.hpp"
 #include "lunatic/protocol.hpp"
 
 namespace lunatic {
@@ -123,14 +124,14 @@ constexpr void check_entry() {
                   "capture cannot run in another process — pass what they need as the capture");
 }
 
-/// Spawn options for a link (or none).
+/// What a typed spawn asks for besides its entry: a link (or none) and a config (or the spawner's).
 struct LinkRequest {
     bool link = false;
     Tag tag;
+    const lunatic_config *config = nullptr;
 };
 
-/// The one place where a typed spawn's options are made. (spawn_config, with
-/// configs, adds its config to the request and fills its fields in here.)
+/// The one place where a typed spawn's options are made.
 inline lunatic_spawn_options spawn_options(const LinkRequest &link) {
     lunatic_spawn_options options;
     lunatic_spawn_options_init(&options);
@@ -138,6 +139,7 @@ inline lunatic_spawn_options spawn_options(const LinkRequest &link) {
         options.flags |= LUNATIC_SPAWN_LINK;
         options.link_tag = link.tag.id();
     }
+    options.config = link.config;
     return options;
 }
 
@@ -257,6 +259,18 @@ auto spawn_link(const C &capture, F entry) {
 template <class C, class F>
 auto spawn_link_tag(Tag tag, const C &capture, F entry) {
     return detail::spawn_kind(capture, entry, {true, tag});
+}
+
+/// spawn under config's limits and permissions (instead of the spawner's).
+template <class C, class F>
+auto spawn_config(const ProcessConfig &config, const C &capture, F entry) {
+    return detail::spawn_kind(capture, entry, {false, Tag::none(), config.raw()});
+}
+
+/// spawn_config, linked to the caller before the child runs.
+template <class C, class F>
+auto spawn_link_config(const ProcessConfig &config, const C &capture, F entry) {
+    return detail::spawn_kind(capture, entry, {true, Tag::none(), config.raw()});
 }
 
 }  // namespace lunatic

@@ -76,6 +76,22 @@ from ._process import (
     unregister,
     yield_,
 )
+from ._protocol import (
+    Choose,
+    End,
+    Loop,
+    Offer,
+    Pop,
+    Protocol,
+    ProtocolError,
+    Rec,
+    Recv,
+    Send,
+    Var,
+    dual,
+    protocol_capture,
+    spawn_protocol,
+)
 from ._serializers import Json, MessagePack, Pickle
 
 __version__ = _lunatic.version()
@@ -104,6 +120,20 @@ __all__ = [
     "node_id",
     "workers",
     "process_count",
+    "Protocol",
+    "ProtocolError",
+    "Send",
+    "Recv",
+    "End",
+    "Choose",
+    "Offer",
+    "Rec",
+    "Var",
+    "Loop",
+    "Pop",
+    "dual",
+    "spawn_protocol",
+    "protocol_capture",
     "Pickle",
     "MessagePack",
     "Json",

@@ -678,7 +678,7 @@ def _link_arg(link: bool, link_tag: Optional[Union[Tag, int]]) -> Optional[int]:
 
 def spawn(fn: Callable[[Any, Mailbox], Any], capture: Any = None, *, serializer: Any = Pickle,
           stack_size: Optional[int] = None, link: bool = False,
-          link_tag: Optional[Union[Tag, int]] = None) -> Process:
+          link_tag: Optional[Union[Tag, int]] = None, protocol: Any = None) -> Any:
     """Spawns a process running ``fn(capture, mailbox)`` and returns its handle.
 
     ``capture`` is encoded with ``serializer`` here and decoded in the new
@@ -693,7 +693,16 @@ def spawn(fn: Callable[[Any, Mailbox], Any], capture: Any = None, *, serializer:
 
     ``link=True`` (or a ``link_tag``) links the new process to the caller
     before it runs, as :func:`spawn_link` does.
+
+    ``protocol=P`` (a session type, see :class:`lunatic.Protocol`) runs
+    ``fn(capture, protocol_end)`` instead, the child's end following ``P``,
+    and returns the caller's end, following ``dual(P)`` (:func:`lunatic.spawn_protocol`).
     """
+    if protocol is not None:
+        from ._protocol import spawn_protocol
+
+        return spawn_protocol(fn, capture, protocol, serializer=serializer, stack_size=stack_size,
+                              link=link, link_tag=link_tag)
     if not callable(fn):
         raise TypeError(f"spawn: {fn!r} is not callable")
     link_arg = _link_arg(link, link_tag)
@@ -703,23 +712,33 @@ def spawn(fn: Callable[[Any, Mailbox], Any], capture: Any = None, *, serializer:
 
 
 def spawn_link(fn: Callable[[Any, Mailbox], Any], capture: Any = None, tag: Optional[Union[Tag, int]] = None, *,
-               serializer: Any = Pickle, stack_size: Optional[int] = None) -> Process:
+               serializer: Any = Pickle, stack_size: Optional[int] = None, protocol: Any = None) -> Any:
     """:func:`spawn`, linked to the caller before the new process runs (so a child
     that fails at once is still reported); the link carries ``tag`` (default 0),
     which the :class:`LinkDied` signals of this link show."""
-    return spawn(fn, capture, serializer=serializer, stack_size=stack_size, link=True, link_tag=tag)
+    return spawn(fn, capture, serializer=serializer, stack_size=stack_size, link=True, link_tag=tag,
+                 protocol=protocol)
 
 
 def spawn_named(name: str, capture: Any = None, *, serializer: Any = MessagePack,
                 worker: Optional[int] = None, stack_size: int = 0, link: bool = False,
-                link_tag: Optional[Union[Tag, int]] = None) -> Process:
+                link_tag: Optional[Union[Tag, int]] = None, protocol: Any = None) -> Any:
     """Spawns the C/C++ entry registered under ``name`` (``lunatic_entry_register``).
 
     ``capture`` is encoded with ``serializer`` (default :class:`~lunatic.MessagePack`);
     with ``serializer=None`` it must be ``bytes`` and is passed as is. The
     returned handle sends with ``serializer`` (:class:`~lunatic.Pickle` when it is None).
     ``link``/``link_tag`` link it to the caller before it runs, as in :func:`spawn`.
+
+    ``protocol=P``: the entry's end of a session follows ``P`` (it decodes a C++
+    ``lunatic::ProtocolCapture<C>`` holding ``capture`` and builds its end with
+    ``Protocol<P, S>::from_process``); returns the caller's end, ``dual(P)``.
     """
+    if protocol is not None:
+        from ._protocol import spawn_named_protocol
+
+        return spawn_named_protocol(name, capture, protocol, serializer=serializer, worker=worker,
+                                    stack_size=stack_size, link=link, link_tag=link_tag)
     link_arg = _link_arg(link, link_tag)
     if serializer is None:
         if not isinstance(capture, (bytes, bytearray, memoryview)):

@@ -10,6 +10,10 @@
 //   lunatic_test.greeter_msgpack / .greeter_json    capture: a Python process's
 //       handle. Sends it Hello{<its own handle>, "hello from C++"}, waits for a
 //       string s, sends back "got: " + s (C++ -> Python -> C++ -> Python).
+//   lunatic_test.protocol_add_msgpack / .protocol_add_json    capture: a
+//       lunatic::ProtocolCapture<int64_t> {process, tag, capture}. Follows
+//       Recv<int, Recv<int, Send<int, End>>> with process on tag (built with
+//       Protocol<P, S>::from_process): sends capture + a + b (a session with Python).
 //   lunatic_test.registered_i32_msgpack    capture: [name, reply_to]. Registers
 //       itself as name the C++ way (Process<int32_t, MessagePack>::register_name,
 //       key type "i32/msgpack"), sends reply_to 0, waits for an int32 n, sends
@@ -34,6 +38,7 @@
 #include <lunatic/json.hpp>
 #include <lunatic/lunatic.hpp>
 #include <lunatic/msgpack.hpp>
+#include <lunatic/protocol.hpp>
 
 namespace py = pybind11;
 using namespace std::chrono_literals;
@@ -137,6 +142,38 @@ int registered_i32(const uint8_t *capture, size_t len, void *) {
     }
 }
 
+// The C++ end of the Add session, capture: lunatic::ProtocolCapture<int64_t>
+// ({process, tag, capture}). Receives a and b on the session's tag, sends capture + a + b.
+using AddProtocol = lunatic::Recv<int, lunatic::Recv<int, lunatic::Send<int, lunatic::End>>>;
+
+template <class S>
+int protocol_add(const uint8_t *capture, size_t len, void *) {
+    try {
+        lunatic::ProtocolCapture<int64_t> arg;
+        lunatic::detail::decode_payload<S>(capture, len, arg);
+        auto protocol = lunatic::Protocol<AddProtocol, S>::from_process(arg.process, lunatic::Tag(arg.tag));
+        auto r1 = std::move(protocol).receive_timeout(20s);
+        if (!r1) {
+            lunatic_fail("protocol_add: no first int within 20 s");
+            return 1;
+        }
+        auto [p1, a] = std::move(*r1);
+        auto r2 = std::move(p1).receive_timeout(20s);
+        if (!r2) {
+            lunatic_fail("protocol_add: no second int within 20 s");
+            return 1;
+        }
+        auto [p2, b] = std::move(*r2);
+        std::move(p2).send(static_cast<int>(arg.capture) + a + b);
+        return 0;
+    } catch (const lunatic::Killed &) {
+        return 1;
+    } catch (const std::exception &e) {
+        lunatic_fail(e.what());
+        return 1;
+    }
+}
+
 template <class S, class T>
 py::bytes encode(const T &value) {
     lunatic_message *m = lunatic::detail::encode_message<S>(lunatic::Tag::none(), value);
@@ -216,6 +253,8 @@ PYBIND11_MODULE(_lunatic_testhelper, m) {
     check(lunatic_entry_register("lunatic_test.greeter_msgpack", &greeter<lunatic::MessagePack>));
     check(lunatic_entry_register("lunatic_test.greeter_json", &greeter<lunatic::Json>));
     check(lunatic_entry_register("lunatic_test.registered_i32_msgpack", &registered_i32));
+    check(lunatic_entry_register("lunatic_test.protocol_add_msgpack", &protocol_add<lunatic::MessagePack>));
+    check(lunatic_entry_register("lunatic_test.protocol_add_json", &protocol_add<lunatic::Json>));
 
     // Called from the main thread (an attached process): no fiber switch happens here.
     m.def("lookup_send_i32", [](const std::string &name, int32_t n) {
