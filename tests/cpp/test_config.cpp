@@ -102,3 +102,22 @@ TEST_CASE("ProcessConfig: inherited by children and grandchildren") {
     }
     CHECK(seen == std::vector<std::string>{"denied at 3", "denied at 2", "denied at 1"});
 }
+
+TEST_CASE("ProcessConfig: spawn_config also starts protocol entries, under the config's limits") {
+    lunatic::Runtime runtime({.workers = 2});
+    lunatic::Mailbox<int> mailbox;
+    lunatic::ProcessConfig config;  // grants nothing: the child may not spawn
+    using Ask = lunatic::Recv<int, lunatic::Send<int, lunatic::End>>;
+    auto session = lunatic::spawn_config(config, 10, [](int base, lunatic::Protocol<Ask> p) {
+        auto [next, x] = std::move(p).receive();
+        int may_spawn = 1;
+        try {
+            lunatic::spawn(0, [](int, lunatic::Mailbox<int>) {});
+        } catch (const lunatic::PermissionError &) {
+            may_spawn = 0;
+        }
+        std::move(next).send(base + x + 100 * may_spawn);
+    });
+    auto [end, result] = std::move(session).send(5).receive();
+    CHECK(result == 15);  // 10 + 5, and the spawn was refused
+}
