@@ -250,6 +250,20 @@ LUNATIC_API int lunatic_process_local_set(const void *key, void *value, void (*d
     });
 }
 
+LUNATIC_API int lunatic_blocking(int (*fn)(void *arg), void *arg, int *out_result) {
+    return guarded("lunatic_blocking", [&] {
+        int code;
+        core::Process *self = live_self("lunatic_blocking", &code);
+        if (!self) return code;
+        if (!fn) return fail(LUNATIC_EINVAL, "lunatic_blocking: fn is NULL");
+        int result = 0;
+        Status s = core::run_blocking(*self, fn, arg, &result);
+        if (s != Status::ok) return status(s, "lunatic_blocking");
+        if (out_result) *out_result = result;
+        return LUNATIC_OK;
+    });
+}
+
 LUNATIC_API int lunatic_process_alive(lunatic_pid pid) {
     core::Process *self = core::current_process();
     if (!self) return 0;

@@ -39,6 +39,7 @@ LUNATIC_API int lunatic_runtime_create(const lunatic_runtime_options *options,
             o.idle_spins = copy.idle_spins;
             o.log = copy.log;
             o.log_user = copy.log_user;
+            o.watchdog_ms = copy.watchdog_ms;
             if (o.workers > 1024)
                 return fail(LUNATIC_EINVAL, "lunatic_runtime_create: %u workers is more than 1024",
                             o.workers);

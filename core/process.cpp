@@ -5,6 +5,7 @@
 #include <exception>
 #include <thread>
 
+#include "core/blocking_pool.hpp"
 #include "core/current.hpp"
 #include "core/runtime.hpp"
 #include "core/worker.hpp"
@@ -178,6 +179,36 @@ Status receive(Process &self, const TagFilter &filter, int64_t timeout_ns, Messa
     }
 }
 
+Status run_blocking(Process &self, int (*fn)(void *), void *arg, int *result) {
+    if (self.is_thread) {
+        *result = fn(arg);
+        return Status::ok;
+    }
+    BlockingJob job{fn, arg, 0, false, &self};
+    self.retain();  // released by the helper thread when the job is done
+    self.lock.lock();
+    self.state.store(RunState::waiting, std::memory_order_relaxed);
+    self.wait_kind = WaitKind::blocking;
+    self.wait_deadline = Clock::time_point::max();
+    try {
+        self.runtime.blocking_pool().submit(&job);
+    } catch (...) {
+        self.state.store(RunState::running, std::memory_order_relaxed);
+        self.lock.unlock();
+        self.release();
+        return Status::no_memory;
+    }
+    while (!job.done) {
+        SwitchRequest park{SwitchRequest::park};
+        switch_to_worker(self, park);  // the helper thread makes us ready when fn returns
+        self.lock.lock();
+        if (!job.done) self.state.store(RunState::waiting, std::memory_order_relaxed);
+    }
+    self.lock.unlock();
+    *result = job.result;
+    return Status::ok;
+}
+
 Status yield(Process &self) {
     if (self.killed.load(std::memory_order_relaxed)) return Status::killed;
     if (self.is_thread) {
@@ -261,7 +292,10 @@ void kill(Process &target, ExitReason reason, const std::string &text) {
         }
     }
     target.killed.store(true, std::memory_order_relaxed);
-    const bool wake = target.state.load(std::memory_order_relaxed) == RunState::waiting;
+    // A process waiting for a blocking call stays parked until the call returns:
+    // the call's job lives on its stack.
+    const bool wake = target.state.load(std::memory_order_relaxed) == RunState::waiting &&
+                      target.wait_kind != WaitKind::blocking;
     if (wake) target.state.store(RunState::ready, std::memory_order_relaxed);
     target.lock.unlock();
     if (wake) make_ready(target);

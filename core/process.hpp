@@ -36,7 +36,7 @@ enum class RunState : uint8_t {
     finished,
 };
 
-enum class WaitKind : uint8_t { message, sleep };
+enum class WaitKind : uint8_t { message, sleep, blocking };
 
 // What a fiber asks of its worker when it switches out.
 struct SwitchRequest {
@@ -201,6 +201,9 @@ void kill(Process &target, ExitReason reason = ExitReason::killed,
 // A timer of target fired (gen names it): wakes target if its wait's deadline
 // has passed, re-arms for a later deadline, ignores a timer since replaced.
 void timer_expired(Process &target, uint64_t gen, Clock::time_point now);
+
+// Runs fn(arg) on a helper thread while self waits (see lunatic_blocking).
+Status run_blocking(Process &self, int (*fn)(void *), void *arg, int *result);
 
 // Entry point of every fiber (passed to make_context).
 void fiber_main(transfer_t from_worker);

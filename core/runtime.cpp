@@ -55,6 +55,9 @@ Status Runtime::create(const RuntimeOptions &options, Runtime **out) {
         rt->workers_.reserve(n);
         for (uint32_t i = 0; i < n; ++i) rt->workers_.push_back(std::make_unique<Worker>(*rt, i));
         for (auto &w : rt->workers_) w->start();
+        if (options.watchdog_ms != UINT32_MAX)
+            rt->watchdog_ = std::make_unique<Watchdog>(
+                *rt, std::chrono::milliseconds(options.watchdog_ms ? options.watchdog_ms : 100));
     } catch (...) {
         if (rt) {
             for (auto &w : rt->workers_) w->stop_and_join();
@@ -89,6 +92,8 @@ Status Runtime::destroy() {
     // No fiber is left and none can be made: the workers may go. The Worker
     // objects stay until the last attached thread lets go (they are inert).
     timers_.stop();
+    if (watchdog_) watchdog_->stop();
+    blocking_.stop();
     for (auto &w : workers_) w->stop_and_join();
     stacks_.reset();
     release();

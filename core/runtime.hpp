@@ -11,6 +11,7 @@
 #include <mutex>
 #include <vector>
 
+#include "core/blocking_pool.hpp"
 #include "core/log.hpp"
 #include "core/message.hpp"
 #include "core/process.hpp"
@@ -19,6 +20,7 @@
 #include "core/stack_pool.hpp"
 #include "core/status.hpp"
 #include "core/timer_service.hpp"
+#include "core/watchdog.hpp"
 
 namespace lunatic::core {
 
@@ -30,6 +32,7 @@ struct RuntimeOptions {
     uint32_t idle_spins = 0;             // 0: default
     LogFn log = nullptr;
     void *log_user = nullptr;
+    uint32_t watchdog_ms = 0;  // 0: 100 ms; UINT32_MAX: off
 };
 
 struct SpawnRequest {
@@ -74,6 +77,7 @@ public:
     Pid pid_of(const Process &p) const noexcept { return Pid{node_id_, p.id}; }
     const Log &log() const noexcept { return log_; }
     Registry &registry() noexcept { return registry_; }
+    BlockingPool &blocking_pool() noexcept { return blocking_; }
     TimerService &timers() noexcept { return timers_; }
 
     // ---- for the scheduler
@@ -101,6 +105,8 @@ private:
     ProcessTable table_;
     Registry registry_;
     TimerService timers_{*this};
+    BlockingPool blocking_;
+    std::unique_ptr<Watchdog> watchdog_;
     std::atomic<uint64_t> next_id_{1};
     std::atomic<uint64_t> process_count_{0};
     std::atomic<uint64_t> live_fibers_{0};

@@ -196,9 +196,11 @@ void Worker::run(Process *p) {
     p->last_worker = index_;
     switches_.fetch_add(1, std::memory_order_relaxed);
     set_current_process(p);
+    running_id_.store(p->id, std::memory_order_relaxed);
     if (p->fuel_limit_ns) p->slice_start = Clock::now();  // time is measured only under a budget
     transfer_t back = jump_context(p->context, p);
     set_current_process(nullptr);
+    running_id_.store(0, std::memory_order_relaxed);
     p->context = back.fctx;
     if (p->fuel_limit_ns)
         p->fuel_used_ns +=

@@ -78,6 +78,11 @@ public:
     void push_pinned(Process *p) noexcept;  // stays on this worker
     void notify() noexcept;                 // wakes the worker if it sleeps
     bool is_sleeping() const noexcept { return sleeping_.load(std::memory_order_seq_cst); }
+    // For the watchdog: the id of the process on the CPU (0: none) and the switch count.
+    uint64_t running_process() const noexcept {
+        return running_id_.load(std::memory_order_relaxed);
+    }
+    uint64_t switch_count() const noexcept { return switches_.load(std::memory_order_relaxed); }
 
 private:
     struct Timer {
@@ -115,6 +120,7 @@ private:
     // Shared state.
     alignas(64) std::atomic<Process *> next_{nullptr};
     std::atomic<uint64_t> switches_{0};
+    std::atomic<uint64_t> running_id_{0};
     alignas(64) Spinlock queue_lock_;
     RunQueue queue_;
     std::atomic<std::size_t> queued_{0};

@@ -129,7 +129,15 @@ typedef struct lunatic_runtime_options {
     /** Log sink; NULL = lines go to stderr. */
     lunatic_log_fn log;
     void *log_user;
+    /**
+     * Watchdog: a process that holds a worker this long (ms) without a runtime
+     * call is named in a warning (C cannot preempt it; the other workers keep
+     * running the rest). 0 = 100 ms; LUNATIC_WATCHDOG_OFF disables it.
+     */
+    uint32_t watchdog_ms;
 } lunatic_runtime_options;
+
+#define LUNATIC_WATCHDOG_OFF 0xffffffffu
 
 /** Fills *options with the defaults (and struct_size). */
 LUNATIC_API void lunatic_runtime_options_init(lunatic_runtime_options *options);
@@ -360,6 +368,16 @@ LUNATIC_API int lunatic_yield(void);
 
 /** Suspends the calling process for duration_ns (>= 0). */
 LUNATIC_API int lunatic_sleep(int64_t duration_ns);
+
+/**
+ * Runs fn(arg) on a helper thread of the runtime while the calling process
+ * waits, so a blocking call (file or socket I/O, a C library that sleeps)
+ * never stalls a worker: the worker runs other processes meanwhile. fn's
+ * result goes to *out_result (may be NULL). The wait cannot be cut short: a
+ * kill takes effect when fn has returned. From an attached thread, fn simply
+ * runs on that thread.
+ */
+LUNATIC_API int lunatic_blocking(int (*fn)(void *arg), void *arg, int *out_result);
 
 /** 1 if pid names a live process of the caller's runtime, else 0. */
 LUNATIC_API int lunatic_process_alive(lunatic_pid pid);
