@@ -4,6 +4,8 @@
 #include <lunatic/lunatic.hpp>
 
 #include <chrono>
+#include <stdexcept>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -120,4 +122,31 @@ TEST_CASE("ProcessConfig: spawn_config also starts protocol entries, under the c
     });
     auto [end, result] = std::move(session).send(5).receive();
     CHECK(result == 15);  // 10 + 5, and the spawn was refused
+}
+
+TEST_CASE("lunatic::blocking returns the result, rethrows, and leaves the worker to others") {
+    lunatic::Runtime runtime({.workers = 1});
+    lunatic::Mailbox<int> mailbox;
+    auto self = mailbox.this_process();
+    lunatic::spawn(self, [](lunatic::Process<int> parent, lunatic::Mailbox<int>) {
+        int v = lunatic::blocking([] {
+            std::this_thread::sleep_for(100ms);
+            return 7;
+        });
+        bool rethrown = false;
+        try {
+            lunatic::blocking([] { throw std::runtime_error("io failed"); });
+        } catch (const std::runtime_error &e) {
+            rethrown = std::string(e.what()) == "io failed";
+        }
+        parent.tag_send(lunatic::Tag(1), rethrown ? v : -1);
+    });
+    // Meanwhile the only worker runs this one: it answers before the blocking call is done.
+    lunatic::spawn(self, [](lunatic::Process<int> parent, lunatic::Mailbox<int>) { parent.tag_send(lunatic::Tag(2), 2); });
+    auto first = mailbox.tag_receive_timeout({lunatic::Tag(1), lunatic::Tag(2)}, 5s);
+    REQUIRE(first.is_message());
+    CHECK(first.tag() == lunatic::Tag(2));
+    auto second = mailbox.tag_receive_timeout({lunatic::Tag(1)}, 5s);
+    REQUIRE(second.is_message());
+    CHECK(*second == 7);
 }
