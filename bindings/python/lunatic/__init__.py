@@ -96,61 +96,10 @@ from ._serializers import Json, MessagePack, Pickle
 
 __version__ = _lunatic.version()
 
-__all__ = [
-    "Process",
-    "Mailbox",
-    "Message",
-    "Tag",
-    "ExitReason",
-    "Signal",
-    "LinkDied",
-    "ProcessDied",
-    "Timer",
-    "spawn",
-    "spawn_link",
-    "spawn_named",
-    "this_process",
-    "trap_links",
-    "lookup",
-    "unregister",
-    "registry_type",
-    "sleep",
-    "yield_",
-    "attached",
-    "node_id",
-    "workers",
-    "process_count",
-    "Protocol",
-    "ProtocolError",
-    "Send",
-    "Recv",
-    "End",
-    "Choose",
-    "Offer",
-    "Rec",
-    "Var",
-    "Loop",
-    "Pop",
-    "dual",
-    "spawn_protocol",
-    "protocol_capture",
-    "Pickle",
-    "MessagePack",
-    "Json",
-    "Error",
-    "TimeoutError",
-    "NoProcessError",
-    "DeserializationError",
-    "SerializationError",
-    "NotAProcessError",
-    "NotFoundError",
-    "PermissionError",
-    "ResourceError",
-    "ExistsError",
-    "NameTakenError",
-    "NoNodeError",
-    "Killed",
-]
+from . import _errors, _process, _protocol
+
+# The public names are those of the submodules (each keeps its own list), plus the serializers.
+__all__ = [*_process.__all__, *_protocol.__all__, "Pickle", "MessagePack", "Json", *_errors.__all__]
 
 
 def _env_int(name: str, default: int) -> int:
