@@ -38,7 +38,7 @@ LUNATIC_API int lunatic_monitor(lunatic_pid pid) {
         int code;
         core::Process *self = live_self("lunatic_monitor", &code);
         if (!self) return code;
-        return status(core::monitor(*self, to_core(pid)), "lunatic_monitor");
+        return status(core::monitor(*self, to_core(pid), 0), "lunatic_monitor");
     });
 }
 
@@ -47,8 +47,35 @@ LUNATIC_API int lunatic_demonitor(lunatic_pid pid) {
         int code;
         core::Process *self = live_self("lunatic_demonitor", &code);
         if (!self) return code;
-        return status(core::demonitor(*self, to_core(pid)), "lunatic_demonitor");
+        return status(core::demonitor(*self, to_core(pid), 0), "lunatic_demonitor");
     });
+}
+
+LUNATIC_API int lunatic_monitor_tag(lunatic_pid pid, lunatic_tag tag) {
+    return guarded("lunatic_monitor_tag", [&] {
+        int code;
+        core::Process *self = live_self("lunatic_monitor_tag", &code);
+        if (!self) return code;
+        return status(core::monitor(*self, to_core(pid), tag), "lunatic_monitor_tag");
+    });
+}
+
+LUNATIC_API int lunatic_demonitor_tag(lunatic_pid pid, lunatic_tag tag) {
+    return guarded("lunatic_demonitor_tag", [&] {
+        int code;
+        core::Process *self = live_self("lunatic_demonitor_tag", &code);
+        if (!self) return code;
+        return status(core::demonitor(*self, to_core(pid), tag), "lunatic_demonitor_tag");
+    });
+}
+
+LUNATIC_API int lunatic_tag_discard(lunatic_tag tag) {
+    int code;
+    if (tag == LUNATIC_TAG_NONE)
+        return fail(LUNATIC_EINVAL, "lunatic_tag_discard: tag 0 (no tag) cannot be discarded");
+    core::Process *self = live_self("lunatic_tag_discard", &code);
+    if (!self) return code;
+    return status(core::discard_tag(*self, tag), "lunatic_tag_discard");
 }
 
 LUNATIC_API int lunatic_kill(lunatic_pid pid) {

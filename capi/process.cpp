@@ -201,12 +201,14 @@ LUNATIC_API int lunatic_receive_mask(uint32_t mask, const lunatic_tag *tags, siz
     if (!tags && ntags) return fail(LUNATIC_EINVAL, "lunatic_receive: tags is NULL");
     if (timeout_ns < 0 && timeout_ns != LUNATIC_INFINITE)
         return fail(LUNATIC_EINVAL, "lunatic_receive: negative timeout (use LUNATIC_INFINITE)");
-    if (mask == 0 || (mask & ~uint32_t(LUNATIC_RECEIVE_ALL)))
+    if ((mask & LUNATIC_RECEIVE_ALL) == 0 ||
+        (mask & ~uint32_t(LUNATIC_RECEIVE_ALL | LUNATIC_RECEIVE_SIGNAL_TAGS)))
         return fail(LUNATIC_EINVAL,
                     "lunatic_receive_mask: mask 0x%x is not a set of LUNATIC_RECEIVE_* bits", mask);
     static_assert(core::TagFilter::kData == LUNATIC_RECEIVE_DATA);
     static_assert(core::TagFilter::kLinkDied == LUNATIC_RECEIVE_LINK_DIED);
     static_assert(core::TagFilter::kProcessDied == LUNATIC_RECEIVE_PROCESS_DIED);
+    static_assert(core::TagFilter::kSignalTags == LUNATIC_RECEIVE_SIGNAL_TAGS);
     core::Message *m = nullptr;
     Status s = core::receive(*self, core::TagFilter{tags, ntags, mask}, timeout_ns, &m);
     if (s != Status::ok) return status(s, "lunatic_receive");

@@ -143,55 +143,67 @@ void set_trap_links(Process &self, bool enable) {
     self.lock.unlock();
 }
 
-Status monitor(Process &self, Pid target) {
+Status monitor(Process &self, Pid target, int64_t tag) {
     Runtime &rt = self.runtime;
-    const Pid me = rt.pid_of(self);
+    const Process::Watch mine{target, tag};
+    const Process::Watch theirs{rt.pid_of(self), tag};
     ProcessRef other = rt.lookup(target);
     if (other) {
         // The watcher's own record is what notify_exit checks, under the
         // watcher's lock: after demonitor returns, no ProcessDied is added.
         self.lock.lock();
-        if (std::find(self.monitoring.begin(), self.monitoring.end(), target) ==
+        if (std::find(self.monitoring.begin(), self.monitoring.end(), mine) ==
             self.monitoring.end())
-            self.monitoring.push_back(target);
+            self.monitoring.push_back(mine);
         self.lock.unlock();
         other->lock.lock();
         if (other->state.load(std::memory_order_relaxed) != RunState::finished) {
-            if (std::find(other->watchers.begin(), other->watchers.end(), me) ==
+            if (std::find(other->watchers.begin(), other->watchers.end(), theirs) ==
                 other->watchers.end())
-                other->watchers.push_back(me);
+                other->watchers.push_back(theirs);
             other->lock.unlock();
             return Status::ok;
         }
         other->lock.unlock();
         self.lock.lock();
         auto &m = self.monitoring;
-        m.erase(std::remove(m.begin(), m.end(), target), m.end());
+        m.erase(std::remove(m.begin(), m.end(), mine), m.end());
         self.lock.unlock();
     }
     // Already gone: say so at once (lunatic said nothing here).
-    send_signal(self, MessageKind::process_died, 0, target, ExitReason::noproc, "noproc");
+    send_signal(self, MessageKind::process_died, tag, target, ExitReason::noproc, "noproc");
     return Status::ok;
 }
 
-Status demonitor(Process &self, Pid target) {
+Status demonitor(Process &self, Pid target, int64_t tag) {
     Runtime &rt = self.runtime;
+    const Process::Watch mine{target, tag};
+    Message *flushed = nullptr;
     self.lock.lock();
     auto &m = self.monitoring;
-    m.erase(std::remove(m.begin(), m.end(), target), m.end());
+    m.erase(std::remove(m.begin(), m.end(), mine), m.end());
+    if (tag != 0) {
+        // A tagged monitor is recognisable in the mailbox: take its signal too.
+        flushed = self.mailbox.remove_if([&](const Message &msg) {
+            return msg.kind() == MessageKind::process_died && msg.tag() == tag &&
+                   msg.signal_pid() == target;
+        });
+    }
     self.lock.unlock();
+    Message::destroy_list(flushed);
     if (ProcessRef other = rt.lookup(target)) {
-        const Pid me = rt.pid_of(self);
+        const Process::Watch theirs{rt.pid_of(self), tag};
         other->lock.lock();
         auto &w = other->watchers;
-        w.erase(std::remove(w.begin(), w.end(), me), w.end());
+        w.erase(std::remove(w.begin(), w.end(), theirs), w.end());
         other->lock.unlock();
     }
     return Status::ok;
 }
 
 void notify_exit(Process &dead, ExitReason reason, const std::string &text,
-                 const std::vector<Process::Link> &links, const std::vector<Pid> &watchers) {
+                 const std::vector<Process::Link> &links,
+                 const std::vector<Process::Watch> &watchers) {
     Runtime &rt = dead.runtime;
     const Pid me = rt.pid_of(dead);
     // Each signal is queued under the survivor's lock, in the same critical
@@ -219,14 +231,14 @@ void notify_exit(Process &dead, ExitReason reason, const std::string &text,
         if (signal) Message::destroy(signal);
         if (linked && reason != ExitReason::normal && !trap) kill(*other.get(), reason, text);
     }
-    for (const Pid &w : watchers) {
-        ProcessRef watcher = rt.lookup(w);
+    for (const Process::Watch &w : watchers) {
+        ProcessRef watcher = rt.lookup(w.other);
         if (!watcher) continue;
-        Message *signal = make_signal(MessageKind::process_died, 0, me, reason, text);
+        Message *signal = make_signal(MessageKind::process_died, w.tag, me, reason, text);
         if (!signal) continue;
         watcher->lock.lock();
         auto &m = watcher->monitoring;
-        auto it = std::find(m.begin(), m.end(), me);
+        auto it = std::find(m.begin(), m.end(), Process::Watch{me, w.tag});
         const bool watching =
             it != m.end() && watcher->state.load(std::memory_order_relaxed) != RunState::finished;
         bool wake = false;

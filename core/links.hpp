@@ -22,8 +22,12 @@ std::string exit_text(ExitReason reason, const std::string &detail);
 
 Status link(Process &self, Pid target, int64_t tag);
 Status unlink(Process &self, Pid target);
-Status monitor(Process &self, Pid target);
-Status demonitor(Process &self, Pid target);
+// Monitors with different tags between the same pair are independent; a
+// PROCESS_DIED carries its monitor's tag. demonitor also frees a PROCESS_DIED
+// of that monitor already queued when tag != 0 (an untagged monitor's stays,
+// as it always has).
+Status monitor(Process &self, Pid target, int64_t tag);
+Status demonitor(Process &self, Pid target, int64_t tag);
 void set_trap_links(Process &self, bool enable);
 
 // Links a just-made child (not yet running) to its parent.
@@ -31,6 +35,7 @@ void link_new_child(Process &parent, Process &child, int64_t tag);
 
 // Tells the links and watchers of a process that has just finished.
 void notify_exit(Process &dead, ExitReason reason, const std::string &text,
-                 const std::vector<Process::Link> &links, const std::vector<Pid> &watchers);
+                 const std::vector<Process::Link> &links,
+                 const std::vector<Process::Watch> &watchers);
 
 }  // namespace lunatic::core

@@ -15,6 +15,8 @@ namespace lunatic::core {
 // is listed) and/or signals of the kinds in the mask.
 struct TagFilter {
     static constexpr uint32_t kData = 0x1, kLinkDied = 0x2, kProcessDied = 0x4;
+    // Signals too must carry a listed tag (LUNATIC_RECEIVE_SIGNAL_TAGS).
+    static constexpr uint32_t kSignalTags = 0x8;
 
     const int64_t *tags = nullptr;
     std::size_t count = 0;
@@ -23,16 +25,22 @@ struct TagFilter {
     bool accepts(const Message &m) const noexcept {
         switch (m.kind()) {
         case MessageKind::link_died:
-            return mask & kLinkDied;
+            if (!(mask & kLinkDied)) return false;
+            return !(mask & kSignalTags) || has_tag(m.tag());
         case MessageKind::process_died:
-            return mask & kProcessDied;
+            if (!(mask & kProcessDied)) return false;
+            return !(mask & kSignalTags) || has_tag(m.tag());
         case MessageKind::data:
             break;
         }
         if (!(mask & kData)) return false;
+        return has_tag(m.tag());
+    }
+    // Whether tag is one of the listed tags (any tag when none is listed).
+    bool has_tag(int64_t tag) const noexcept {
         if (count == 0) return true;
         for (std::size_t i = 0; i < count; ++i)
-            if (tags[i] == m.tag()) return true;
+            if (tags[i] == tag) return true;
         return false;
     }
     bool wants_signals() const noexcept { return mask & (kLinkDied | kProcessDied); }
@@ -51,6 +59,17 @@ public:
         if (filter.wants_signals())
             if (Message *m = signals_.take(filter)) return m;
         return (filter.mask & TagFilter::kData) ? data_.take(filter) : nullptr;
+    }
+
+    // Removes every message (data or signal) for which pred(message) holds and
+    // returns them as a list linked through `next`, in arrival order per queue.
+    template <class Pred>
+    Message *remove_if(Pred pred) noexcept {
+        Message *removed = nullptr;
+        Message **tail = &removed;
+        data_.remove_if(pred, tail);
+        signals_.remove_if(pred, tail);
+        return removed;
     }
 
     std::size_t size() const noexcept { return data_.size() + signals_.size(); }
@@ -74,6 +93,29 @@ private:
             ++size_;
         }
         Message *take(const TagFilter &filter) noexcept;
+        template <class Pred>
+        void remove_if(Pred pred, Message **&out_tail) noexcept {
+            Message *prev = nullptr;
+            for (Message *m = head_; m;) {
+                Message *next = m->next;
+                if (!pred(static_cast<const Message &>(*m))) {
+                    prev = m;
+                    m = next;
+                    continue;
+                }
+                if (prev)
+                    prev->next = next;
+                else
+                    head_ = next;
+                if (tail_ == m) tail_ = prev;
+                m->next = nullptr;
+                m->mark_taken();
+                --size_;
+                *out_tail = m;
+                out_tail = &m->next;
+                m = next;
+            }
+        }
         std::size_t size() const noexcept { return size_; }
         void clear() noexcept;
 

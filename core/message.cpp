@@ -62,6 +62,15 @@ void Message::destroy_queued(Message *m) noexcept {
     destroy(m);
 }
 
+void Message::destroy_list(Message *m) noexcept {
+    while (m) {
+        Message *next = m->next;
+        m->next = nullptr;
+        destroy(m);
+        m = next;
+    }
+}
+
 bool Message::reserve(std::size_t capacity) noexcept {
     if (capacity <= capacity_) return true;
     std::size_t grown = capacity_ * 2;

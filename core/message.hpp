@@ -35,6 +35,8 @@ public:
     static bool destroy(Message *message) noexcept;
     // Frees a message still queued in a mailbox.
     static void destroy_queued(Message *message) noexcept;
+    // Frees a list of taken messages linked through `next` (nullptr: nothing).
+    static void destroy_list(Message *head) noexcept;
 
     // Held by a caller (not freed, not queued in a mailbox).
     bool is_live() const noexcept { return magic_ == kLive; }

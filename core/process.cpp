@@ -117,7 +117,8 @@ void switch_to_worker(Process &self, SwitchRequest &request) {
         request = SwitchRequest{SwitchRequest::exit};
     }
     exception_state_leave(&self.exceptions);
-    transfer_t back = jump_context(self.return_context, &request);
+    transfer_t back =
+        jump_out_of_fiber(self.return_context, &request, request.kind == SwitchRequest::exit);
     self.return_context = back.fctx;
     exception_state_enter(&self.exceptions);
 }
@@ -125,6 +126,7 @@ void switch_to_worker(Process &self, SwitchRequest &request) {
 void fiber_main(transfer_t from_worker) {
     Process &self = *static_cast<Process *>(from_worker.data);
     self.return_context = from_worker.fctx;
+    fiber_started();
     exception_state_enter(&self.exceptions);
     int code;
     try {
@@ -261,6 +263,13 @@ Status deliver(Process &target, Message *message) {
         target.lock.unlock();
         return Status::no_process;
     }
+    if (!target.discarded_tags.empty() && !message->is_signal() &&
+        target.discards(message->tag())) {
+        // A reply to a request its receiver gave up on: it never shows up.
+        target.lock.unlock();
+        Message::destroy(message);
+        return Status::ok;
+    }
     if (target.max_memory && !message->is_signal() &&
         target.stack_bytes + target.queued_bytes + message->size() > target.max_memory) {
         // Over its memory: the receiver fails (as Erlang's max_heap_size does); the message goes.
@@ -279,6 +288,27 @@ Status deliver(Process &target, Message *message) {
     const bool wake = deliver_locked(target, message);
     target.lock.unlock();
     if (wake) make_ready(target);
+    return Status::ok;
+}
+
+Status discard_tag(Process &self, int64_t tag) {
+    self.lock.lock();
+    auto &tags = self.discarded_tags;
+    Message *removed = nullptr;
+    try {
+        if (!self.discards(tag)) {
+            if (tags.size() >= Process::kMaxDiscardedTags) tags.erase(tags.begin());
+            tags.push_back(tag);
+        }
+    } catch (...) {
+        self.lock.unlock();
+        return Status::no_memory;
+    }
+    removed = self.mailbox.remove_if([tag](const Message &m) { return m.tag() == tag; });
+    for (Message *m = removed; m; m = m->next)
+        if (!m->is_signal()) self.queued_bytes -= m->size();
+    self.lock.unlock();
+    Message::destroy_list(removed);
     return Status::ok;
 }
 

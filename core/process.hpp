@@ -90,6 +90,15 @@ public:
     int64_t fuel_used_ns = 0;         // running time before the current slice
     Clock::time_point slice_start{};  // when the current slice began (fuel-limited only)
     std::size_t queued_bytes = 0;     // data bytes in the mailbox, under lock
+    // Tags abandoned with lunatic_tag_discard, oldest first (bounded), under lock:
+    // data messages carrying one are freed on arrival.
+    std::vector<int64_t> discarded_tags;
+    static constexpr std::size_t kMaxDiscardedTags = 4096;
+    bool discards(int64_t tag) const noexcept {
+        for (int64_t t : discarded_tags)
+            if (t == tag) return true;
+        return false;
+    }
 
     // Whether a fuel-limited process has spent its budget (counting the slice it is in).
     bool fuel_spent() const noexcept {
@@ -136,8 +145,15 @@ public:
         int64_t tag;
     };
     std::vector<Link> links;
-    std::vector<Pid> watchers;       // processes monitoring this one
-    std::vector<Pid> monitoring;     // processes this one monitors (so demonitor is exact)
+    // A monitor, seen from either end: the other process and the monitor's tag
+    // (monitors with different tags between the same pair are independent).
+    struct Watch {
+        Pid other;
+        int64_t tag;
+        bool operator==(const Watch &) const = default;
+    };
+    std::vector<Watch> watchers;     // monitors of this process (other = the watcher)
+    std::vector<Watch> monitoring;   // monitors this one holds (so demonitor is exact)
     std::vector<std::string> names;  // registry keys naming this process
     bool trap_links = false;
 
@@ -201,6 +217,10 @@ void kill(Process &target, ExitReason reason = ExitReason::killed,
 // A timer of target fired (gen names it): wakes target if its wait's deadline
 // has passed, re-arms for a later deadline, ignores a timer since replaced.
 void timer_expired(Process &target, uint64_t gen, Clock::time_point now);
+
+// Abandons tag in self: frees its queued messages with that tag and remembers
+// it so later data messages with it are freed on arrival (lunatic_tag_discard).
+Status discard_tag(Process &self, int64_t tag);
 
 // Runs fn(arg) on a helper thread while self waits (see lunatic_blocking).
 Status run_blocking(Process &self, int (*fn)(void *), void *arg, int *result);

@@ -274,7 +274,7 @@ void Runtime::finish(Process *p, Worker *worker) noexcept {
     ExitReason reason = ExitReason::normal;
     std::string text;
     std::vector<Process::Link> links;
-    std::vector<Pid> watchers;
+    std::vector<Process::Watch> watchers;
     std::vector<std::string> names;
     try {
         p->lock.lock();

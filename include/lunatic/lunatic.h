@@ -281,6 +281,10 @@ LUNATIC_API int lunatic_receive(const lunatic_tag *tags, size_t ntags, int64_t t
 #define LUNATIC_RECEIVE_PROCESS_DIED 0x4u  /* from monitors */
 #define LUNATIC_RECEIVE_SIGNALS (LUNATIC_RECEIVE_LINK_DIED | LUNATIC_RECEIVE_PROCESS_DIED)
 #define LUNATIC_RECEIVE_ALL (LUNATIC_RECEIVE_DATA | LUNATIC_RECEIVE_SIGNALS)
+/* With this bit, signals too are filtered by tags (a LINK_DIED carries its link's tag, a
+ * PROCESS_DIED its monitor's tag): receive "the reply or the death of the server monitored
+ * with the reply's tag" and nothing else. Without it, tags filter data messages only. */
+#define LUNATIC_RECEIVE_SIGNAL_TAGS 0x8u
 
 /**
  * lunatic_receive that can also take signals. Signals wait in their own queue,
@@ -403,10 +407,36 @@ LUNATIC_API int lunatic_trap_links(int enable);
 /**
  * The caller receives one PROCESS_DIED signal when pid ends, for any reason —
  * at once (reason NOPROC) if pid is already gone. Monitoring twice is one monitor.
+ * Same as lunatic_monitor_tag(pid, LUNATIC_TAG_NONE).
  */
 LUNATIC_API int lunatic_monitor(lunatic_pid pid);
-/** Stops monitoring pid (a PROCESS_DIED already queued stays queued). */
+/** Stops the untagged monitor of pid (a PROCESS_DIED already queued stays queued). */
 LUNATIC_API int lunatic_demonitor(lunatic_pid pid);
+
+/**
+ * A monitor of its own, told apart by `tag`: its PROCESS_DIED signal carries
+ * the tag, and it lives and ends independently of the caller's other monitors
+ * of pid (as Erlang's monitor references do). Monitoring with the same pid and
+ * tag twice is one monitor. Request/reply monitors the server this way with
+ * the request's reply tag, so a receive can wait for "the reply or the
+ * server's death" and nothing else (LUNATIC_RECEIVE_SIGNAL_TAGS).
+ */
+LUNATIC_API int lunatic_monitor_tag(lunatic_pid pid, lunatic_tag tag);
+/**
+ * Stops the monitor of pid with `tag`; a PROCESS_DIED of that monitor already
+ * queued is freed too (Erlang's demonitor with flush): after it returns, the
+ * monitor leaves no trace in the mailbox.
+ */
+LUNATIC_API int lunatic_demonitor_tag(lunatic_pid pid, lunatic_tag tag);
+
+/**
+ * Abandons `tag` in the calling process: every message queued in its mailbox
+ * with that tag (data and signals) is freed now, and data messages with that
+ * tag that arrive later are freed on arrival instead of being queued. For a
+ * request that timed out: its late reply never shows up in the mailbox. The
+ * process remembers the last 4,096 abandoned tags; tag 0 is LUNATIC_EINVAL.
+ */
+LUNATIC_API int lunatic_tag_discard(lunatic_tag tag);
 
 /**
  * Fails pid with LUNATIC_EXIT_KILLED at its next runtime call; a process
