@@ -166,7 +166,8 @@ static int receive_u64(int64_t timeout, uint64_t *value, lunatic_pid *sender, lu
     int rc = lunatic_receive(NULL, 0, timeout, &m);
     if (rc) return rc;
     *value = 0;
-    if (lunatic_message_size(m) == sizeof *value) memcpy(value, lunatic_message_data(m), sizeof *value);
+    if (lunatic_message_size(m) == sizeof *value)
+        memcpy(value, lunatic_message_data(m), sizeof *value);
     if (sender) lunatic_message_sender(m, sender);
     if (tag) *tag = lunatic_message_tag(m);
     lunatic_message_free(m);
@@ -346,7 +347,8 @@ static void run_spawn(size_t n, int runs) {
         t[r] = s.ns;
         if (s.ok < worst) worst = s.ok;
     }
-    snprintf(res, sizeof res, "%s ns/process", grouped(round_u64(median(t, runs < 16 ? runs : 16)), a, sizeof a));
+    snprintf(res, sizeof res, "%s ns/process",
+             grouped(round_u64(median(t, runs < 16 ? runs : 16)), a, sizeof a));
     count_check(chk, sizeof chk, worst, n, "spawned and ended");
     add_row("spawn + run + exit (empty process)", n, res, chk);
 
@@ -356,7 +358,8 @@ static void run_spawn(size_t n, int runs) {
         t[r] = s.ns;
         if (s.ok < worst) worst = s.ok;
     }
-    snprintf(res, sizeof res, "%s ns/process", grouped(round_u64(median(t, runs < 16 ? runs : 16)), a, sizeof a));
+    snprintf(res, sizeof res, "%s ns/process",
+             grouped(round_u64(median(t, runs < 16 ? runs : 16)), a, sizeof a));
     count_check(chk, sizeof chk, worst, n, "messages");
     add_row("spawn + 1 message to parent + exit", n, res, chk);
 }
@@ -429,7 +432,8 @@ static void run_pingpong(size_t n, int runs, int32_t worker, const char *name) {
         if (p.ok < worst) worst = p.ok;
     }
     char res[96], chk[96], a[32];
-    snprintf(res, sizeof res, "%s ns/message", grouped(round_u64(median(t, runs < 16 ? runs : 16)), a, sizeof a));
+    snprintf(res, sizeof res, "%s ns/message",
+             grouped(round_u64(median(t, runs < 16 ? runs : 16)), a, sizeof a));
     count_check(chk, sizeof chk, worst, n, "round trips");
     add_row(name, n, res, chk);
 }
@@ -574,11 +578,16 @@ int main(int argc, char **argv) {
     int runs = 3;
     const char *only = NULL;
     for (int i = 1; i < argc; ++i) {
-        if (!strcmp(argv[i], "--quick")) scale = 0.1;
-        else if (!strcmp(argv[i], "--scale") && i + 1 < argc) scale = atof(argv[++i]);
-        else if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
-        else if (!strcmp(argv[i], "--timed")) g_hot_timeout = (int64_t)10 * 1000000000;
+        if (!strcmp(argv[i], "--quick"))
+            scale = 0.1;
+        else if (!strcmp(argv[i], "--scale") && i + 1 < argc)
+            scale = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--runs") && i + 1 < argc)
+            runs = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc)
+            only = argv[++i];
+        else if (!strcmp(argv[i], "--timed"))
+            g_hot_timeout = (int64_t)10 * 1000000000;
         else {
             fprintf(stderr,
                     "usage: %s [--quick] [--scale X] [--runs N] [--only GROUP,...] [--timed]\n"
@@ -623,15 +632,16 @@ int main(int argc, char **argv) {
     model_name(model, sizeof model);
     printf("### liblunatic %s (C ABI, default runtime options%s)\n\n", lunatic_version_string(),
            g_hot_timeout == LUNATIC_INFINITE ? "" : ", receives with a 10 s timeout");
-    printf("Machine: %u workers, %s; first touch of a fresh page costs %s ns here. "
-           "Medians of %d runs; parked: cold = first round, warm = later rounds. "
-           "Pinned rows use lunatic_spawn_options.worker; unpinned: LUNATIC_WORKER_ANY.\n\n",
-           workers, model, grouped(round_u64(touch), a, sizeof a), runs);
+    printf(
+        "Machine: %u workers, %s; first touch of a fresh page costs %s ns here. "
+        "Medians of %d runs; parked: cold = first round, warm = later rounds. "
+        "Pinned rows use lunatic_spawn_options.worker; unpinned: LUNATIC_WORKER_ANY.\n\n",
+        workers, model, grouped(round_u64(touch), a, sizeof a), runs);
     printf("| workload | n | result | check |\n| --- | ---: | ---: | --- |\n");
     for (int i = 0; i < g_nrows; ++i)
         printf("| %s | %s | %s | %s |\n", g_rows[i].workload, g_rows[i].n, g_rows[i].result,
                g_rows[i].check);
-    printf("\nPeak RSS (VmHWM): %s KiB; wall time %.1f s.\n", grouped((uint64_t)(hwm < 0 ? 0 : hwm), b, sizeof b),
-           wall);
+    printf("\nPeak RSS (VmHWM): %s KiB; wall time %.1f s.\n",
+           grouped((uint64_t)(hwm < 0 ? 0 : hwm), b, sizeof b), wall);
     return g_ok ? 0 : 1;
 }

@@ -1,6 +1,13 @@
 """Python processes vs threading and asyncio, the same work each way.
 
     PYTHONPATH=build/bindings/python /usr/bin/python3 bench/bench_python.py [--quick]
+    PYTHONPATH=build/bindings/python /usr/bin/python3 bench/bench_python.py WORKLOAD N [RUNS]
+
+The second form runs one workload of the peer suite (bench/run.py,
+bench/README.md: skynet, spawn, pingpong, ring, fanin, parked) on lunatic
+processes and prints one `RESULT ...` line per run;
+bench/peers/python/peers.py runs the same ones with threading and asyncio.
+The first form prints the table below.
 
 Workloads (per item, best of 3 runs):
   spawn+rt   spawn a worker, send it one message, get one reply, worker ends
@@ -16,6 +23,8 @@ import threading
 import time
 
 import lunatic
+
+from bench_python_workloads import run_workload  # noqa: E402  (beside this file)
 
 QUICK = "--quick" in sys.argv
 N_SPAWN = 2000 if QUICK else 20000
@@ -152,4 +161,6 @@ def main():
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 1 and not sys.argv[1].startswith("-"):
+        sys.exit(run_workload(sys.argv[1:]))
     main()

@@ -75,7 +75,8 @@ void typed_pong(int, lunatic::Mailbox<Ping> mailbox) {
     }
 }
 
-void typed_ping(std::pair<lunatic::Process<Ping>, lunatic::Process<double>> peers, lunatic::Mailbox<int> mailbox) {
+void typed_ping(std::pair<lunatic::Process<Ping>, lunatic::Process<double>> peers,
+                lunatic::Mailbox<int> mailbox) {
     auto self = mailbox.this_process();
     auto start = Clock::now();
     int value = 0;
@@ -112,9 +113,11 @@ int main(int argc, char **argv) {
         typed_runs.push_back(typed_one_way(results));
     }
     double c = median(c_runs), typed = median(typed_runs);
-    std::printf("| workload (one worker, %ld round trips, median of 5) | C ABI | typed C++ | ratio |\n",
-                g_round_trips);
+    std::printf(
+        "| workload (one worker, %ld round trips, median of 5) | C ABI | typed C++ | ratio |\n",
+        g_round_trips);
     std::printf("| --- | --- | --- | --- |\n");
-    std::printf("| one-way int message (send + receive) | %.0f ns | %.0f ns | %.2fx |\n", c, typed, typed / c);
+    std::printf("| one-way int message (send + receive) | %.0f ns | %.0f ns | %.2fx |\n", c, typed,
+                typed / c);
     return 0;
 }

@@ -157,7 +157,7 @@ public:
         boost::context::stack_context sctx;
         void *bottom = slab_->take();
         sctx.size = slab_->size();
-        sctx.sp = static_cast<char *>(bottom) + slab_->size(); // stacks grow down
+        sctx.sp = static_cast<char *>(bottom) + slab_->size();  // stacks grow down
         return sctx;
     }
     void deallocate(boost::context::stack_context &sctx) noexcept {
@@ -194,7 +194,7 @@ static std::string count_check(std::uint64_t got, std::uint64_t want, const char
 // a reply each to the parent, and join.
 struct parked_result {
     double spawn_ns, wake_ns;
-    long rss_kib; // VmRSS while all are parked
+    long rss_kib;  // VmRSS while all are parked
     std::uint64_t replies;
 };
 
@@ -398,8 +398,7 @@ static void run_flood(std::size_t n, int runs) {
         worst = std::min(worst, got);
     }
     add_row("flood: sender on another thread, one receiver", n,
-            fmt("%.2f M messages/s", median(rate) / 1e6),
-            count_check(worst, n, "in order"));
+            fmt("%.2f M messages/s", median(rate) / 1e6), count_check(worst, n, "in order"));
 }
 
 // ------------------------------------------------------------------ main
@@ -416,7 +415,8 @@ static std::string model_name() {
                 name = c + 1;
                 while (!name.empty() && (name.front() == ' ' || name.front() == '\t'))
                     name.erase(name.begin());
-                while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+                while (!name.empty() && (name.back() == '\n' || name.back() == ' '))
+                    name.pop_back();
             }
             break;
         }
@@ -451,10 +451,14 @@ int main(int argc, char **argv) {
     int runs = 3;
     std::string only;
     for (int i = 1; i < argc; ++i) {
-        if (!std::strcmp(argv[i], "--quick")) scale = 0.1;
-        else if (!std::strcmp(argv[i], "--scale") && i + 1 < argc) scale = std::atof(argv[++i]);
-        else if (!std::strcmp(argv[i], "--runs") && i + 1 < argc) runs = std::max(1, std::atoi(argv[++i]));
-        else if (!std::strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+        if (!std::strcmp(argv[i], "--quick"))
+            scale = 0.1;
+        else if (!std::strcmp(argv[i], "--scale") && i + 1 < argc)
+            scale = std::atof(argv[++i]);
+        else if (!std::strcmp(argv[i], "--runs") && i + 1 < argc)
+            runs = std::max(1, std::atoi(argv[++i]));
+        else if (!std::strcmp(argv[i], "--only") && i + 1 < argc)
+            only = argv[++i];
         else {
             std::fprintf(stderr,
                          "usage: %s [--quick] [--scale X] [--runs N] [--only GROUP,...]\n"
@@ -481,18 +485,21 @@ int main(int argc, char **argv) {
     if (wanted(only, "flood")) run_flood(n_big, runs);
     if (wanted(only, "unpinned")) run_pingpong_unpinned(n_big, runs);
 
-    std::printf("### Boost.Fiber %d.%d floor (raw fibers + buffered_channel, 64 KiB slab stacks)\n\n",
-                BOOST_VERSION / 100000, BOOST_VERSION / 100 % 1000);
-    std::printf("Machine: %u hardware threads, %s; first touch of a fresh page costs %s here. "
-                "Medians of %d runs; parked: cold = first round, warm = later rounds (stacks reused). "
-                "Single-thread rows: round_robin on the main thread; unpinned: work_stealing(2), spinning.\n\n",
-                std::thread::hardware_concurrency(), model_name().c_str(),
-                whole(touch, "ns").c_str(), runs);
+    std::printf(
+        "### Boost.Fiber %d.%d floor (raw fibers + buffered_channel, 64 KiB slab stacks)\n\n",
+        BOOST_VERSION / 100000, BOOST_VERSION / 100 % 1000);
+    std::printf(
+        "Machine: %u hardware threads, %s; first touch of a fresh page costs %s here. "
+        "Medians of %d runs; parked: cold = first round, warm = later rounds (stacks reused). "
+        "Single-thread rows: round_robin on the main thread; unpinned: work_stealing(2), "
+        "spinning.\n\n",
+        std::thread::hardware_concurrency(), model_name().c_str(), whole(touch, "ns").c_str(),
+        runs);
     std::printf("| workload | n | result | check |\n| --- | ---: | ---: | --- |\n");
     for (const row &r : g_rows)
         std::printf("| %s | %s | %s | %s |\n", r.workload.c_str(), r.n.c_str(), r.result.c_str(),
                     r.check.c_str());
-    std::printf("\nPeak RSS (VmHWM): %s KiB; wall time %.1f s.\n", grouped(status_kib("VmHWM")).c_str(),
-                double(now_ns() - t_start) / 1e9);
+    std::printf("\nPeak RSS (VmHWM): %s KiB; wall time %.1f s.\n",
+                grouped(status_kib("VmHWM")).c_str(), double(now_ns() - t_start) / 1e9);
     return g_ok ? 0 : 1;
 }

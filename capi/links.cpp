@@ -1,6 +1,7 @@
 // Links, monitors and kill.
 #include "core/links.hpp"
 #include "capi/capi.hpp"
+#include "core/node/node.hpp"
 
 using namespace lunatic;
 using namespace lunatic::capi;
@@ -83,6 +84,17 @@ LUNATIC_API int lunatic_kill(lunatic_pid pid) {
         int code;
         core::Process *self = live_self("lunatic_kill", &code);
         if (!self) return code;
+        core::node::Node *n = self->runtime.node();
+        if (n && pid.node != self->runtime.node_id()) {
+            // Another node's process: the kill travels as a frame and acts
+            // there (its existence is not checked from here, as Erlang's exit/2).
+            if (n->kill(self->runtime.pid_of(*self), to_core(pid)) != Status::ok)
+                return fail(LUNATIC_ENONODE,
+                            "lunatic_kill: process <%llx.%llu> is on a node this node is not "
+                            "connected to",
+                            (unsigned long long)pid.node, (unsigned long long)pid.id);
+            return LUNATIC_OK;
+        }
         core::ProcessRef target = self->runtime.lookup(to_core(pid));
         if (!target || target->state.load(std::memory_order_relaxed) == core::RunState::finished)
             return fail(LUNATIC_ENOPROC, "lunatic_kill: process <%llx.%llu> does not exist",

@@ -178,6 +178,12 @@ LUNATIC_API int lunatic_send(lunatic_pid to, lunatic_message *message) {
                     "lunatic_send: process <%llx.%llu> does not exist (finished, or never "
                     "existed in this runtime)",
                     (unsigned long long)to.node, (unsigned long long)to.id);
+    if (s == Status::no_node)
+        return fail(LUNATIC_ENONODE,
+                    "lunatic_send: process <%llx.%llu> is on node %llx, which this node is not "
+                    "connected to",
+                    (unsigned long long)to.node, (unsigned long long)to.id,
+                    (unsigned long long)to.node);
     return status(s, "lunatic_send");
 }
 

@@ -1,5 +1,6 @@
 // Timers: messages sent after a delay.
 #include "capi/capi.hpp"
+#include "core/node/node.hpp"
 
 using namespace lunatic;
 using namespace lunatic::capi;
@@ -19,10 +20,12 @@ LUNATIC_API int lunatic_send_after(lunatic_pid pid, lunatic_message *message, in
         if (delay_ns > int64_t(1000000000) * 1000000000)
             return fail(LUNATIC_EINVAL, "lunatic_send_after: a delay over 31 years");
         core::Runtime &rt = self->runtime;
-        if (pid.node != rt.node_id())
+        // A timer for another node's process runs here and sends when it fires;
+        // that node must be connected now (it may be gone by then: the message is dropped).
+        if (pid.node != rt.node_id() && !(rt.node() && rt.node()->connected(pid.node)))
             return fail(LUNATIC_ENONODE,
-                        "lunatic_send_after: process <%llx.%llu> is on another node "
-                        "(timers act on this node's processes)",
+                        "lunatic_send_after: process <%llx.%llu> is on a node this node is not "
+                        "connected to",
                         (unsigned long long)pid.node, (unsigned long long)pid.id);
         core::Message *m = to_core(message);
         m->set_sender(rt.pid_of(*self));

@@ -15,6 +15,38 @@ inline transfer_t jump_context(fcontext_t to, void *data) noexcept {
     return boost::context::detail::jump_fcontext(to, data);
 }
 
+// AddressSanitizer must be told about every switch between stacks, or it
+// takes the fiber's frames for a wild stack pointer (false reports on
+// exceptions and on stack-use-after-return). Only sanitized builds do it: in
+// a normal build the functions below are a bare jump_fcontext.
+#if defined(__SANITIZE_ADDRESS__)
+#define LUNATIC_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LUNATIC_ASAN 1
+#endif
+#endif
+
+#ifdef LUNATIC_ASAN
+transfer_t jump_into_fiber(fcontext_t to, void *data, const void *stack_bottom,
+                           std::size_t stack_size) noexcept;
+transfer_t jump_out_of_fiber(fcontext_t to, void *data, bool final) noexcept;
+void fiber_started() noexcept;
+#else
+// From a worker thread's own stack to a fiber whose stack is
+// [stack_bottom, stack_bottom + stack_size).
+inline transfer_t jump_into_fiber(fcontext_t to, void *data, const void *, std::size_t) noexcept {
+    return jump_context(to, data);
+}
+// From a fiber back to the worker thread it runs on; final: the fiber will
+// never be resumed (it is exiting).
+inline transfer_t jump_out_of_fiber(fcontext_t to, void *data, bool) noexcept {
+    return jump_context(to, data);
+}
+// The first thing a fiber does on its own stack.
+inline void fiber_started() noexcept {}
+#endif
+
 inline fcontext_t make_context(void *stack_top, std::size_t size, void (*fn)(transfer_t)) noexcept {
     return boost::context::detail::make_fcontext(stack_top, size, fn);
 }

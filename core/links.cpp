@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/node/node.hpp"
 #include "core/runtime.hpp"
 
 namespace lunatic::core {
@@ -73,16 +74,19 @@ void add_link_locked(Process &p, Pid other, int64_t tag) {
     p.links.push_back(Process::Link{other, tag});
 }
 
-// `self` learns that the process `gone` it tried to relate to does not exist.
-Status linked_to_nothing(Process &self, Pid gone, int64_t tag) {
+// `self` learns that the process `gone` it tried to relate to does not exist
+// (noproc), or is on a node it is not connected to (noconnection).
+Status linked_to_nothing(Process &self, Pid gone, int64_t tag,
+                         ExitReason reason = ExitReason::noproc) {
+    const char *text = reason == ExitReason::noproc ? "noproc" : "noconnection";
     self.lock.lock();
     const bool trap = self.trap_links;
     self.lock.unlock();
     if (trap) {
-        send_signal(self, MessageKind::link_died, tag, gone, ExitReason::noproc, "noproc");
+        send_signal(self, MessageKind::link_died, tag, gone, reason, text);
         return Status::ok;
     }
-    kill(self, ExitReason::noproc, "noproc");
+    kill(self, reason, text);
     return Status::killed;
 }
 
@@ -98,6 +102,19 @@ Status link(Process &self, Pid target, int64_t tag) {
     Runtime &rt = self.runtime;
     const Pid me = rt.pid_of(self);
     if (target == me) return Status::ok;  // linking to oneself changes nothing
+    // Another node's process (a runtime that is no node has none: the lookup
+    // below fails, noproc, as it always has).
+    if (node::Node *n = rt.node(); n && target.node != rt.node_id()) {
+        // This half first: if the connection drops from now on, the node-down
+        // pass finds it and signals noconnection.
+        self.lock.lock();
+        add_link_locked(self, target, tag);
+        self.lock.unlock();
+        if (n->link(me, target, tag) == Status::ok) return Status::ok;
+        remove_link_half(self, target);
+        // Not connected to that node: as Erlang, the link fails at once.
+        return linked_to_nothing(self, target, tag, ExitReason::noconnection);
+    }
     ProcessRef other = rt.lookup(target);
     if (!other) return linked_to_nothing(self, target, tag);
     self.lock.lock();
@@ -121,6 +138,10 @@ Status unlink(Process &self, Pid target) {
     self.lock.lock();
     remove_link_locked(self, target, nullptr);
     self.lock.unlock();
+    if (target.node != rt.node_id()) {
+        if (node::Node *n = rt.node()) n->unlink(rt.pid_of(self), target);
+        return Status::ok;
+    }
     if (ProcessRef other = rt.lookup(target)) {
         other->lock.lock();
         remove_link_locked(*other.get(), rt.pid_of(self), nullptr);
@@ -147,6 +168,22 @@ Status monitor(Process &self, Pid target, int64_t tag) {
     Runtime &rt = self.runtime;
     const Process::Watch mine{target, tag};
     const Process::Watch theirs{rt.pid_of(self), tag};
+    if (node::Node *n = rt.node(); n && target.node != rt.node_id()) {
+        self.lock.lock();
+        if (std::find(self.monitoring.begin(), self.monitoring.end(), mine) ==
+            self.monitoring.end())
+            self.monitoring.push_back(mine);
+        self.lock.unlock();
+        if (n->monitor(theirs.other, target, tag) == Status::ok) return Status::ok;
+        self.lock.lock();
+        auto &m = self.monitoring;
+        m.erase(std::remove(m.begin(), m.end(), mine), m.end());
+        self.lock.unlock();
+        // Not connected to that node: as Erlang, the monitor fires at once.
+        send_signal(self, MessageKind::process_died, tag, target, ExitReason::noconnection,
+                    "noconnection");
+        return Status::ok;
+    }
     ProcessRef other = rt.lookup(target);
     if (other) {
         // The watcher's own record is what notify_exit checks, under the
@@ -191,6 +228,10 @@ Status demonitor(Process &self, Pid target, int64_t tag) {
     }
     self.lock.unlock();
     Message::destroy_list(flushed);
+    if (target.node != rt.node_id()) {
+        if (node::Node *n = rt.node()) n->demonitor(rt.pid_of(self), target, tag);
+        return Status::ok;
+    }
     if (ProcessRef other = rt.lookup(target)) {
         const Process::Watch theirs{rt.pid_of(self), tag};
         other->lock.lock();
@@ -201,55 +242,150 @@ Status demonitor(Process &self, Pid target, int64_t tag) {
     return Status::ok;
 }
 
+void link_exit_signal(Runtime &rt, Pid survivor, Pid dead, ExitReason reason,
+                      const std::string &text) {
+    ProcessRef other = rt.lookup(survivor);
+    if (!other) return;
+    Message *signal = reason == ExitReason::normal
+                          ? nullptr
+                          : make_signal(MessageKind::link_died, 0, dead, reason, text);
+    other->lock.lock();
+    int64_t tag = 0;
+    const bool linked = remove_link_locked(*other.get(), dead, &tag) &&
+                        other->state.load(std::memory_order_relaxed) != RunState::finished;
+    const bool trap = other->trap_links;
+    bool wake = false;
+    if (linked && reason != ExitReason::normal && trap && signal) {
+        signal->set_tag(tag);
+        wake = deliver_locked(*other.get(), signal);
+        signal = nullptr;
+    }
+    other->lock.unlock();
+    if (wake) make_ready(*other.get());
+    if (signal) Message::destroy(signal);
+    if (linked && reason != ExitReason::normal && !trap) kill(*other.get(), reason, text);
+}
+
+void monitor_down_signal(Runtime &rt, Pid watcher_pid, Pid dead, int64_t tag, ExitReason reason,
+                         const std::string &text) {
+    ProcessRef watcher = rt.lookup(watcher_pid);
+    if (!watcher) return;
+    Message *signal = make_signal(MessageKind::process_died, tag, dead, reason, text);
+    if (!signal) return;
+    watcher->lock.lock();
+    auto &m = watcher->monitoring;
+    auto it = std::find(m.begin(), m.end(), Process::Watch{dead, tag});
+    const bool watching =
+        it != m.end() && watcher->state.load(std::memory_order_relaxed) != RunState::finished;
+    bool wake = false;
+    if (watching) {
+        m.erase(it);
+        wake = deliver_locked(*watcher.get(), signal);
+        signal = nullptr;
+    }
+    watcher->lock.unlock();
+    if (wake) make_ready(*watcher.get());
+    if (signal) Message::destroy(signal);
+}
+
+bool add_link_half(Process &p, Pid other, int64_t tag) {
+    p.lock.lock();
+    const bool alive = p.state.load(std::memory_order_relaxed) != RunState::finished;
+    if (alive) add_link_locked(p, other, tag);
+    p.lock.unlock();
+    return alive;
+}
+
+void remove_link_half(Process &p, Pid other) {
+    p.lock.lock();
+    remove_link_locked(p, other, nullptr);
+    p.lock.unlock();
+}
+
+bool add_watcher(Process &p, Pid watcher, int64_t tag) {
+    const Process::Watch w{watcher, tag};
+    p.lock.lock();
+    const bool alive = p.state.load(std::memory_order_relaxed) != RunState::finished;
+    if (alive && std::find(p.watchers.begin(), p.watchers.end(), w) == p.watchers.end())
+        p.watchers.push_back(w);
+    p.lock.unlock();
+    return alive;
+}
+
+void remove_watcher(Process &p, Pid watcher, int64_t tag) {
+    const Process::Watch w{watcher, tag};
+    p.lock.lock();
+    p.watchers.erase(std::remove(p.watchers.begin(), p.watchers.end(), w), p.watchers.end());
+    p.lock.unlock();
+}
+
+void node_down_signals(Runtime &rt, uint64_t node) {
+    struct Relation {
+        Pid local;
+        Pid remote;
+        int64_t tag;
+        bool link;
+    };
+    std::vector<Relation> relations;
+    const auto on_node = [node](const Process::Watch &w) { return w.other.node == node; };
+    try {
+        rt.for_each_process([&](Process &p) {
+            p.lock.lock();
+            try {
+                for (const Process::Link &l : p.links)
+                    if (l.other.node == node)
+                        relations.push_back(Relation{rt.pid_of(p), l.other, l.tag, true});
+                for (const Process::Watch &w : p.monitoring)
+                    if (w.other.node == node)
+                        relations.push_back(Relation{rt.pid_of(p), w.other, w.tag, false});
+            } catch (...) {
+                p.lock.unlock();
+                throw;
+            }
+            // Monitors held from that node are forgotten: nobody is left to tell.
+            p.watchers.erase(std::remove_if(p.watchers.begin(), p.watchers.end(), on_node),
+                             p.watchers.end());
+            p.lock.unlock();
+        });
+    } catch (...) {
+        rt.log().write(LogLevel::error,
+                       "out of memory: some noconnection signals for node %llx were lost",
+                       static_cast<unsigned long long>(node));
+    }
+    // Each signal removes the relation it reports, under the local process's
+    // lock, so a relation is reported once even if a late frame races with this.
+    for (const Relation &r : relations) {
+        if (r.link)
+            link_exit_signal(rt, r.local, r.remote, ExitReason::noconnection, "noconnection");
+        else
+            monitor_down_signal(rt, r.local, r.remote, r.tag, ExitReason::noconnection,
+                                "noconnection");
+    }
+}
+
 void notify_exit(Process &dead, ExitReason reason, const std::string &text,
                  const std::vector<Process::Link> &links,
                  const std::vector<Process::Watch> &watchers) {
     Runtime &rt = dead.runtime;
     const Pid me = rt.pid_of(dead);
+    node::Node *n = rt.node();
     // Each signal is queued under the survivor's lock, in the same critical
     // section that checks the relation still stands: once unlink or demonitor
-    // has returned, nothing more arrives.
+    // has returned, nothing more arrives. Relations with processes on other
+    // nodes are told by a frame; their node does the same there.
     for (const Process::Link &l : links) {
-        ProcessRef other = rt.lookup(l.other);
-        if (!other) continue;
-        Message *signal = reason == ExitReason::normal
-                              ? nullptr
-                              : make_signal(MessageKind::link_died, 0, me, reason, text);
-        other->lock.lock();
-        int64_t tag = 0;
-        const bool linked = remove_link_locked(*other.get(), me, &tag) &&
-                            other->state.load(std::memory_order_relaxed) != RunState::finished;
-        const bool trap = other->trap_links;
-        bool wake = false;
-        if (linked && reason != ExitReason::normal && trap && signal) {
-            signal->set_tag(tag);
-            wake = deliver_locked(*other.get(), signal);
-            signal = nullptr;
+        if (l.other.node != me.node) {
+            if (n) n->link_exit(me, l.other, reason, text);
+            continue;
         }
-        other->lock.unlock();
-        if (wake) make_ready(*other.get());
-        if (signal) Message::destroy(signal);
-        if (linked && reason != ExitReason::normal && !trap) kill(*other.get(), reason, text);
+        link_exit_signal(rt, l.other, me, reason, text);
     }
     for (const Process::Watch &w : watchers) {
-        ProcessRef watcher = rt.lookup(w.other);
-        if (!watcher) continue;
-        Message *signal = make_signal(MessageKind::process_died, w.tag, me, reason, text);
-        if (!signal) continue;
-        watcher->lock.lock();
-        auto &m = watcher->monitoring;
-        auto it = std::find(m.begin(), m.end(), Process::Watch{me, w.tag});
-        const bool watching =
-            it != m.end() && watcher->state.load(std::memory_order_relaxed) != RunState::finished;
-        bool wake = false;
-        if (watching) {
-            m.erase(it);
-            wake = deliver_locked(*watcher.get(), signal);
-            signal = nullptr;
+        if (w.other.node != me.node) {
+            if (n) n->monitor_down(me, w.other, w.tag, reason, text);
+            continue;
         }
-        watcher->lock.unlock();
-        if (wake) make_ready(*watcher.get());
-        if (signal) Message::destroy(signal);
+        monitor_down_signal(rt, w.other, me, w.tag, reason, text);
     }
 }
 

@@ -17,6 +17,8 @@
 
 namespace lunatic::core {
 
+class Runtime;
+
 // The text linked and monitoring processes see: "normal", "failed: <why>", "killed", ...
 std::string exit_text(ExitReason reason, const std::string &detail);
 
@@ -32,6 +34,26 @@ void set_trap_links(Process &self, bool enable);
 
 // Links a just-made child (not yet running) to its parent.
 void link_new_child(Process &parent, Process &child, int64_t tag);
+
+// ---- halves of relations with processes on other nodes (core/node/): each
+// side keeps its own half; these act on the local one, under its lock.
+// Adds a link entry for `other` to p; false if p has finished.
+bool add_link_half(Process &p, Pid other, int64_t tag);
+void remove_link_half(Process &p, Pid other);
+// Adds `watcher` to p's watchers; false if p has finished.
+bool add_watcher(Process &p, Pid watcher, int64_t tag);
+void remove_watcher(Process &p, Pid watcher, int64_t tag);
+// `dead` (a process elsewhere) ended: the local `survivor` linked to it fails
+// or gets a LinkDied, if the link still stands (so at most once per link).
+void link_exit_signal(Runtime &rt, Pid survivor, Pid dead, ExitReason reason,
+                      const std::string &text);
+// `dead` ended: the local `watcher` gets a ProcessDied if that monitor still stands.
+void monitor_down_signal(Runtime &rt, Pid watcher, Pid dead, int64_t tag, ExitReason reason,
+                         const std::string &text);
+// The connection to `node` is lost: every local link to and monitor of a
+// process there ends with reason noconnection (once each: the relation is
+// removed as it is signalled), and watchers there are forgotten.
+void node_down_signals(Runtime &rt, uint64_t node);
 
 // Tells the links and watchers of a process that has just finished.
 void notify_exit(Process &dead, ExitReason reason, const std::string &text,

@@ -263,8 +263,7 @@ Status deliver(Process &target, Message *message) {
         target.lock.unlock();
         return Status::no_process;
     }
-    if (!target.discarded_tags.empty() && !message->is_signal() &&
-        target.discards(message->tag())) {
+    if (target.discarded && !message->is_signal() && target.discards(message->tag())) {
         // A reply to a request its receiver gave up on: it never shows up.
         target.lock.unlock();
         Message::destroy(message);
@@ -293,12 +292,16 @@ Status deliver(Process &target, Message *message) {
 
 Status discard_tag(Process &self, int64_t tag) {
     self.lock.lock();
-    auto &tags = self.discarded_tags;
     Message *removed = nullptr;
     try {
-        if (!self.discards(tag)) {
-            if (tags.size() >= Process::kMaxDiscardedTags) tags.erase(tags.begin());
-            tags.push_back(tag);
+        if (!self.discarded) self.discarded = std::make_unique<Process::DiscardedTags>();
+        Process::DiscardedTags &d = *self.discarded;
+        if (d.tags.insert(tag).second) {
+            d.order.push_back(tag);
+            if (d.order.size() > Process::kMaxDiscardedTags) {
+                d.tags.erase(d.order.front());
+                d.order.pop_front();
+            }
         }
     } catch (...) {
         self.lock.unlock();

@@ -8,9 +8,11 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "core/context.hpp"
@@ -90,15 +92,16 @@ public:
     int64_t fuel_used_ns = 0;         // running time before the current slice
     Clock::time_point slice_start{};  // when the current slice began (fuel-limited only)
     std::size_t queued_bytes = 0;     // data bytes in the mailbox, under lock
-    // Tags abandoned with lunatic_tag_discard, oldest first (bounded), under lock:
-    // data messages carrying one are freed on arrival.
-    std::vector<int64_t> discarded_tags;
+    // Tags abandoned with lunatic_tag_discard (the last kMaxDiscardedTags), under
+    // lock: data messages carrying one are freed on arrival. Made on first use, so
+    // a process that never discards pays one null pointer.
+    struct DiscardedTags {
+        std::unordered_set<int64_t> tags;
+        std::deque<int64_t> order;  // oldest first, for eviction
+    };
+    std::unique_ptr<DiscardedTags> discarded;
     static constexpr std::size_t kMaxDiscardedTags = 4096;
-    bool discards(int64_t tag) const noexcept {
-        for (int64_t t : discarded_tags)
-            if (t == tag) return true;
-        return false;
-    }
+    bool discards(int64_t tag) const noexcept { return discarded && discarded->tags.count(tag); }
 
     // Whether a fuel-limited process has spent its budget (counting the slice it is in).
     bool fuel_spent() const noexcept {

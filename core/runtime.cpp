@@ -8,6 +8,7 @@
 
 #include "core/current.hpp"
 #include "core/links.hpp"
+#include "core/node/node.hpp"
 #include "core/worker.hpp"
 
 namespace lunatic::core {
@@ -43,7 +44,17 @@ Runtime::Runtime(const RuntimeOptions &o)
       stacks_(std::make_unique<StackPool>(o.default_stack_size ? o.default_stack_size
                                                                : kDefaultStack)) {}
 
-Runtime::~Runtime() = default;
+// The node outlives destroy() (stopped there) so an attached thread still
+// holding the runtime can call into it safely until it detaches.
+Runtime::~Runtime() { delete node_.load(std::memory_order_acquire); }
+
+Status Runtime::install_node(std::unique_ptr<node::Node> node) noexcept {
+    node::Node *expected = nullptr;
+    if (!node_.compare_exchange_strong(expected, node.get(), std::memory_order_acq_rel))
+        return Status::exists;
+    node.release();
+    return Status::ok;
+}
 
 Status Runtime::create(const RuntimeOptions &options, Runtime **out) {
     uint32_t n = options.workers;
@@ -82,6 +93,11 @@ Status Runtime::destroy() {
     // (both seq_cst): a spawn either sees the flag and backs out, or is counted
     // and waited for below. A process inserted after the kill pass sees the
     // flag after inserting itself and starts killed.
+    // The node goes first, before any process can see the runtime stopping:
+    // after this nothing from another node reaches a process, and the exits
+    // of the kill pass (or of a process that sees stopping_ and gives up) are
+    // not sent to other nodes, which see noconnection instead.
+    if (node::Node *n = node()) n->stop();
     stopping_.store(true, std::memory_order_seq_cst);
     table_.for_each([](Process &p) { kill(p); });
     {
@@ -179,6 +195,7 @@ Status Runtime::spawn(const SpawnRequest &r, Pid *out) {
                           : next_worker_.fetch_add(1, std::memory_order_relaxed) % worker_count();
 
     if (r.link && parent) link_new_child(*parent, *p, r.link_tag);
+    if (r.remote_link.node) p->links.push_back(Process::Link{r.remote_link, r.link_tag});
     if (!table_.insert(p)) {
         if (r.link && parent) unlink(*parent, Pid{node_id_, p->id});
         return give_up();
@@ -188,6 +205,7 @@ Status Runtime::spawn(const SpawnRequest &r, Pid *out) {
     // inserted after that pass sees the flag here.
     if (stopping_.load(std::memory_order_seq_cst)) p->killed.store(true, std::memory_order_relaxed);
     if (out) *out = Pid{node_id_, p->id};
+    if (r.before_start) r.before_start(r.before_start_ctx, Pid{node_id_, p->id});
     p->state.store(RunState::ready, std::memory_order_relaxed);
 
     // Run the child at once on this worker and the parent right after it:
@@ -203,6 +221,11 @@ Status Runtime::spawn(const SpawnRequest &r, Pid *out) {
 }
 
 Status Runtime::send(Pid to, Message *message) {
+    if (node::Node *n = node(); n && to.node != node_id_) {
+        Process *self = current_process();
+        if (!self) return Status::no_node;
+        return n->send(pid_of(*self), to, message);
+    }
     ProcessRef target = lookup(to);
     if (!target) return Status::no_process;
     if (Process *self = current_process()) message->set_sender(pid_of(*self));

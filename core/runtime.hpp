@@ -25,6 +25,9 @@
 namespace lunatic::core {
 
 class Worker;
+namespace node {
+class Node;
+}
 
 struct RuntimeOptions {
     uint32_t workers = 0;                // 0: one per hardware thread
@@ -47,6 +50,13 @@ struct SpawnRequest {
     bool link = false;    // link to the spawner before the child runs
     int64_t link_tag = 0;
     SharedConfig config;  // null: the spawner's
+    // A spawn asked for by another node (core/node/): the child starts linked
+    // to this remote process (with link_tag), and before_start(ctx, child) runs
+    // after the child exists and before it can run (the node queues its reply
+    // there, so the reply leaves ahead of anything the child sends).
+    Pid remote_link{};
+    void (*before_start)(void *ctx, Pid child) = nullptr;
+    void *before_start_ctx = nullptr;
 };
 
 class Runtime {
@@ -79,6 +89,16 @@ public:
     Registry &registry() noexcept { return registry_; }
     BlockingPool &blocking_pool() noexcept { return blocking_; }
     TimerService &timers() noexcept { return timers_; }
+    // The node this runtime is (lunatic_node_start), or null.
+    node::Node *node() const noexcept { return node_.load(std::memory_order_acquire); }
+    // Makes the runtime a node (once: exists otherwise); it is stopped first in destroy().
+    Status install_node(std::unique_ptr<node::Node> node) noexcept;
+    // fn(process) for every live process, under the table's locks (fn must not
+    // call back into the table).
+    template <class Fn>
+    void for_each_process(Fn &&fn) noexcept {
+        table_.for_each(fn);
+    }
 
     // ---- for the scheduler
     Worker &worker(uint32_t i) noexcept { return *workers_[i]; }
@@ -107,6 +127,7 @@ private:
     TimerService timers_{*this};
     BlockingPool blocking_;
     std::unique_ptr<Watchdog> watchdog_;
+    std::atomic<node::Node *> node_{nullptr};  // owned; deleted with the runtime
     std::atomic<uint64_t> next_id_{1};
     std::atomic<uint64_t> process_count_{0};
     std::atomic<uint64_t> live_fibers_{0};

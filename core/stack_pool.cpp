@@ -18,6 +18,17 @@
 #define LUNATIC_STACK_DEREGISTER(s) ((void)0)
 #endif
 
+// Under AddressSanitizer, a fiber that exits leaves the red zones of the
+// frames it never returned from poisoned; the next process on that stack must
+// not inherit them.
+#include "core/context.hpp"
+#ifdef LUNATIC_ASAN
+#include <sanitizer/asan_interface.h>
+#define LUNATIC_STACK_UNPOISON(s) ASAN_UNPOISON_MEMORY_REGION((s).base, (s).slot_size)
+#else
+#define LUNATIC_STACK_UNPOISON(s) ((void)0)
+#endif
+
 namespace lunatic::core {
 
 namespace {
@@ -111,6 +122,7 @@ bool StackPool::allocate_slot(std::size_t usable, bool guarded, StackCache *cach
 void StackPool::release(const Stack &stack, StackCache *cache, bool overflowed) noexcept {
     if (!stack) return;
     LUNATIC_STACK_DEREGISTER(stack);
+    LUNATIC_STACK_UNPOISON(stack);
     if (stack.guarded) {
         ::munmap(stack.base, stack.slot_size);
         return;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <functional>
 
+#include "core/node/node.hpp"
 #include "core/runtime.hpp"
 
 namespace lunatic::core {
@@ -76,9 +77,17 @@ void TimerService::loop() {
         pending_.erase(it);
         lock.unlock();
         fired.message->mark_taken();
-        ProcessRef target = runtime_.lookup(fired.to);
-        if (!target || deliver(*target.get(), fired.message) != Status::ok)
-            Message::destroy(fired.message);
+        if (fired.to.node != runtime_.node_id()) {
+            // A timer for a process on another node: its message goes out as
+            // a send from the process that set it (in order with its other sends).
+            node::Node *n = runtime_.node();
+            if (!n || n->send(fired.message->sender(), fired.to, fired.message) != Status::ok)
+                Message::destroy(fired.message);
+        } else {
+            ProcessRef target = runtime_.lookup(fired.to);
+            if (!target || deliver(*target.get(), fired.message) != Status::ok)
+                Message::destroy(fired.message);
+        }
         lock.lock();
     }
 }

@@ -113,8 +113,14 @@ private:
     Process *run_now_ = nullptr;  // a just-spawned child
     unsigned next_streak_ = 0;
     unsigned tick_ = 0;
-    std::vector<Timer> timers_;            // min-heap on deadline
-    std::vector<uint64_t> seen_switches_;  // per victim, for stealing a stuck `next`
+    std::vector<Timer> timers_;  // min-heap on deadline
+    // Per victim, for stealing a stuck `next`: its switch count when we first saw
+    // a `next` waiting, and how many looks since found it still waiting unswitched.
+    struct NextWatch {
+        uint64_t switches = UINT64_MAX;
+        uint32_t looks = 0;
+    };
+    std::vector<NextWatch> next_watch_;
     StackCache stack_cache_;
 
     // Shared state.

@@ -38,12 +38,14 @@ int main(void) {
 
     lunatic_pid child;
     rc = lunatic_spawn(greeter, NULL, 0, NULL, NULL, &child);
-    if (rc == LUNATIC_OK) rc = lunatic_send_bytes(child, LUNATIC_TAG_NONE, "world", strlen("world"));
+    if (rc == LUNATIC_OK)
+        rc = lunatic_send_bytes(child, LUNATIC_TAG_NONE, "world", strlen("world"));
 
     lunatic_message *reply = NULL;
     if (rc == LUNATIC_OK) rc = lunatic_receive(NULL, 0, 5000000000 /* 5 s */, &reply);
     if (rc == LUNATIC_OK)
-        printf("%.*s\n", (int)lunatic_message_size(reply), (const char *)lunatic_message_data(reply));
+        printf("%.*s\n", (int)lunatic_message_size(reply),
+               (const char *)lunatic_message_data(reply));
     else
         fprintf(stderr, "hello: %s (%s)\n", lunatic_strerror(rc), lunatic_errmsg());
     lunatic_message_free(reply);

@@ -160,7 +160,8 @@ int main(int argc, char **argv) {
         lunatic_message *token = NULL;
         rc = lunatic_receive(NULL, 0, (int64_t)60 * 1000000000, &token);
         if (rc == LUNATIC_ETIMEDOUT) {
-            fprintf(stderr, "\nFAILED: the token did not come back from lap %lu within 60 s: lost\n",
+            fprintf(stderr,
+                    "\nFAILED: the token did not come back from lap %lu within 60 s: lost\n",
                     lap + 1);
             lunatic_runtime_destroy(runtime);
             return 1;
@@ -170,8 +171,8 @@ int main(int argc, char **argv) {
             memcpy(&hops, lunatic_message_data(token), sizeof hops);
         lunatic_message_free(token);
         if (hops != (uint64_t)processes * (lap + 1)) {
-            fprintf(stderr, "\nFAILED: after lap %lu the token counted %s hops, expected %s\n", lap + 1,
-                    num(hops), num((unsigned long long)processes * (lap + 1)));
+            fprintf(stderr, "\nFAILED: after lap %lu the token counted %s hops, expected %s\n",
+                    lap + 1, num(hops), num((unsigned long long)processes * (lap + 1)));
             lunatic_runtime_destroy(runtime);
             return 1;
         }
@@ -198,19 +199,21 @@ int main(int argc, char **argv) {
     }
     printf("  ended    %13s processes  in %6.2f s\n", num(processes), t_end);
 
-    long per_process = rss_alive > rss_before ? (rss_alive - rss_before) * 1024 / (long)processes : 0;
+    long per_process =
+        rss_alive > rss_before ? (rss_alive - rss_before) * 1024 / (long)processes : 0;
     long peak = status_kib("VmHWM");
-    printf("  memory   %10.1f MiB while all were alive: %s bytes (%.1f KiB) per process;"
-           " peak RSS %.1f MiB\n",
-           (double)(rss_alive - rss_before) / 1024, num((unsigned long long)per_process),
-           (double)per_process / 1024, (double)peak / 1024);
+    printf(
+        "  memory   %10.1f MiB while all were alive: %s bytes (%.1f KiB) per process;"
+        " peak RSS %.1f MiB\n",
+        (double)(rss_alive - rss_before) / 1024, num((unsigned long long)per_process),
+        (double)per_process / 1024, (double)peak / 1024);
 
     rc = lunatic_runtime_destroy(runtime);
     if (rc != LUNATIC_OK) {
         fprintf(stderr, "runtime_destroy: %s\n", lunatic_strerror(rc));
         return 1;
     }
-    printf("  total    %10.2f s\n\nOK: %s processes, %s messages, nothing lost.\n", seconds() - t_start,
-           num(processes), num(messages));
+    printf("  total    %10.2f s\n\nOK: %s processes, %s messages, nothing lost.\n",
+           seconds() - t_start, num(processes), num(messages));
     return 0;
 }

@@ -13,10 +13,11 @@ LUNATIC_FIELDS(Greeting, text, reply_to)
 
 int main() {
     return lunatic::main([](lunatic::Mailbox<std::string> mailbox) {
-        auto child = lunatic::spawn(std::string("child"), [](std::string name, lunatic::Mailbox<Greeting> inbox) {
-            Greeting greeting = inbox.receive();
-            greeting.reply_to.send(name + " heard: " + greeting.text);
-        });
+        auto child = lunatic::spawn(std::string("child"),
+                                    [](std::string name, lunatic::Mailbox<Greeting> inbox) {
+                                        Greeting greeting = inbox.receive();
+                                        greeting.reply_to.send(name + " heard: " + greeting.text);
+                                    });
         child.send(Greeting{"hello from the root process", mailbox.this_process()});
         std::cout << mailbox.receive() << "\n";
         return 0;

@@ -74,11 +74,13 @@ int root(lunatic::Mailbox<Token> mailbox) {
     }
     using ns = std::chrono::duration<double, std::nano>;
     double setup_ns = ns(ready - start).count(), pass_ns = ns(end - ready).count();
-    std::printf("ring: %d typed processes; one token passed %llu times (%.0f times round the ring)\n",
-                g_processes, static_cast<unsigned long long>(g_hops), double(g_hops) / g_processes);
-    std::printf("  spawn and wire up: %8.1f ms   %6.0f ns per process\n", setup_ns / 1e6, setup_ns / g_processes);
-    std::printf("  pass the token:    %8.1f ms   %6.0f ns per hop (%.1f million hops/s)\n", pass_ns / 1e6,
-                pass_ns / double(g_hops), double(g_hops) / pass_ns * 1e3);
+    std::printf(
+        "ring: %d typed processes; one token passed %llu times (%.0f times round the ring)\n",
+        g_processes, static_cast<unsigned long long>(g_hops), double(g_hops) / g_processes);
+    std::printf("  spawn and wire up: %8.1f ms   %6.0f ns per process\n", setup_ns / 1e6,
+                setup_ns / g_processes);
+    std::printf("  pass the token:    %8.1f ms   %6.0f ns per hop (%.1f million hops/s)\n",
+                pass_ns / 1e6, pass_ns / double(g_hops), double(g_hops) / pass_ns * 1e3);
     std::printf("  memory:            %8.1f MiB RSS with the ring parked (%.1f KiB per process)\n",
                 rss_ring / 1024.0, double(rss_ring) / g_processes);
     return 0;  // the members still waiting are killed as the root ends

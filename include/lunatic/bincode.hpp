@@ -401,9 +401,24 @@ inline std::size_t read_length(Reader &in, uint64_t max_count, const char *what)
 
 /// The most elements of min_bytes encoded bytes each (and storage bytes of
 /// C++ storage each) that the rest of the payload can hold.
+///
+/// The zero-size budget is one per Bincode::decode, shared by all the value's
+/// sequences: per sequence, nesting would multiply it (a 264-byte payload of
+/// 32 vectors of 2^24 std::monostate each took a second and 512 MiB). It is
+/// thread-local because decoding never switches fibers.
+inline thread_local std::size_t zero_size_left = zero_size_budget;
+
 inline uint64_t max_elements(const Reader &in, std::size_t min_bytes, std::size_t storage) {
     if (min_bytes > 0) return in.remaining() / min_bytes;
-    return zero_size_budget / std::max<std::size_t>(storage, 1);
+    return zero_size_left / std::max<std::size_t>(storage, 1);
+}
+
+/// A sequence's length, checked by max_elements (and charged to the budget).
+inline std::size_t read_count(Reader &in, std::size_t min_bytes, std::size_t storage,
+                              const char *what) {
+    std::size_t n = read_length(in, max_elements(in, min_bytes, storage), what);
+    if (min_bytes == 0) zero_size_left -= n * std::max<std::size_t>(storage, 1);
+    return n;
 }
 
 template <class T>
@@ -489,7 +504,7 @@ void get(Reader &in, T &value, int depth) {
     } else if constexpr (k == Kind::Vector) {
         int d = enter_decode(depth);
         using E = typename U::value_type;
-        std::size_t n = read_length(in, max_elements(in, min_size<E>(), sizeof(E)), "sequence");
+        std::size_t n = read_count(in, min_size<E>(), sizeof(E), "sequence");
         value.clear();
         if constexpr (trivially_copied<E>) {
             value.resize(n);
@@ -508,7 +523,7 @@ void get(Reader &in, T &value, int depth) {
     } else if constexpr (k == Kind::Set) {
         int d = enter_decode(depth);
         using E = typename U::value_type;
-        std::size_t n = read_length(in, max_elements(in, min_size<E>(), sizeof(E)), "set");
+        std::size_t n = read_count(in, min_size<E>(), sizeof(E), "set");
         value.clear();
         for (std::size_t i = 0; i < n; ++i) {
             E e{};
@@ -519,8 +534,7 @@ void get(Reader &in, T &value, int depth) {
         int d = enter_decode(depth);
         using K = typename U::key_type;
         using V = typename U::mapped_type;
-        std::size_t n = read_length(
-            in, max_elements(in, min_size<K>() + min_size<V>(), sizeof(K) + sizeof(V)), "map");
+        std::size_t n = read_count(in, min_size<K>() + min_size<V>(), sizeof(K) + sizeof(V), "map");
         value.clear();
         for (std::size_t i = 0; i < n; ++i) {
             K key{};
@@ -556,7 +570,10 @@ struct Bincode {
 
     template <class T>
     requires detail::Serializable<T>
-    static void decode(Reader &in, T &value) { detail::bincode::get(in, value, 0); }
+    static void decode(Reader &in, T &value) {
+        detail::bincode::zero_size_left = detail::bincode::zero_size_budget;
+        detail::bincode::get(in, value, 0);
+    }
 
     /// The number of bytes encode writes for value (it throws what encode throws).
     template <class T>

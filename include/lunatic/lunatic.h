@@ -230,10 +230,10 @@ LUNATIC_API int lunatic_message_sender(const lunatic_message *message, lunatic_p
 
 /** Why a process ended, as seen by linked and monitoring processes. */
 typedef enum lunatic_exit_reason {
-    LUNATIC_EXIT_NORMAL = 0,         /* its entry returned 0 */
-    LUNATIC_EXIT_FAILED = 1,         /* non-zero return, lunatic_fail, uncaught exception, stack overflow */
-    LUNATIC_EXIT_KILLED = 2,         /* lunatic_kill (or its runtime stopped) */
-    LUNATIC_EXIT_NOPROC = 3,         /* it did not exist when the link or monitor was made */
+    LUNATIC_EXIT_NORMAL = 0, /* its entry returned 0 */
+    LUNATIC_EXIT_FAILED = 1, /* non-zero return, lunatic_fail, uncaught exception, stack overflow */
+    LUNATIC_EXIT_KILLED = 2, /* lunatic_kill (or its runtime stopped) */
+    LUNATIC_EXIT_NOPROC = 3, /* it did not exist when the link or monitor was made */
     LUNATIC_EXIT_NOCONNECTION = 4,   /* its node became unreachable (nodes) */
     LUNATIC_EXIT_MEMORY_LIMIT = 5,   /* it went over its max_memory (configs) */
     LUNATIC_EXIT_FUEL_EXHAUSTED = 6, /* it spent its max_fuel (configs) */
@@ -277,8 +277,8 @@ LUNATIC_API int lunatic_receive(const lunatic_tag *tags, size_t ntags, int64_t t
 
 /* What lunatic_receive_mask accepts: data messages (filtered by tags) and/or signals. */
 #define LUNATIC_RECEIVE_DATA 0x1u
-#define LUNATIC_RECEIVE_LINK_DIED 0x2u     /* from links, while trapping (lunatic_trap_links) */
-#define LUNATIC_RECEIVE_PROCESS_DIED 0x4u  /* from monitors */
+#define LUNATIC_RECEIVE_LINK_DIED 0x2u    /* from links, while trapping (lunatic_trap_links) */
+#define LUNATIC_RECEIVE_PROCESS_DIED 0x4u /* from monitors */
 #define LUNATIC_RECEIVE_SIGNALS (LUNATIC_RECEIVE_LINK_DIED | LUNATIC_RECEIVE_PROCESS_DIED)
 #define LUNATIC_RECEIVE_ALL (LUNATIC_RECEIVE_DATA | LUNATIC_RECEIVE_SIGNALS)
 /* With this bit, signals too are filtered by tags (a LINK_DIED carries its link's tag, a
@@ -293,8 +293,8 @@ LUNATIC_API int lunatic_receive(const lunatic_tag *tags, size_t ntags, int64_t t
  * first. lunatic_receive is lunatic_receive_mask(LUNATIC_RECEIVE_DATA, ...):
  * it never returns a signal.
  */
-LUNATIC_API int lunatic_receive_mask(uint32_t mask, const lunatic_tag *tags, size_t ntags, int64_t timeout_ns,
-                                     lunatic_message **out);
+LUNATIC_API int lunatic_receive_mask(uint32_t mask, const lunatic_tag *tags, size_t ntags,
+                                     int64_t timeout_ns, lunatic_message **out);
 
 /** Number of messages waiting in the calling process's mailbox. */
 LUNATIC_API int lunatic_mailbox_size(size_t *out);
@@ -468,8 +468,9 @@ typedef struct lunatic_timer {
 /**
  * Sends message to pid after delay_ns (>= 0). Ownership of message passes on
  * success. Timers due at the same instant fire in the order they were set.
- * The target must be on this node (LUNATIC_ENONODE otherwise, until nodes).
- * A target that is gone when the timer fires: the message is dropped.
+ * A target on another node must be connected (LUNATIC_ENONODE otherwise):
+ * the timer runs here and the message is sent when it fires. A target that
+ * is gone (or whose node is) when the timer fires: the message is dropped.
  */
 LUNATIC_API int lunatic_send_after(lunatic_pid pid, lunatic_message *message, int64_t delay_ns,
                                    lunatic_timer *out);
@@ -537,6 +538,148 @@ LUNATIC_API int lunatic_process_local_get(const void *key, void **out);
  * a destroy function must not block.
  */
 LUNATIC_API int lunatic_process_local_set(const void *key, void *value, void (*destroy)(void *));
+
+/* ------------------------------------------------------------------- nodes */
+
+/*
+ * A runtime becomes a *node* by listening on a TCP address with a name and a
+ * cookie (a shared secret); lunatic_node_connect joins another node, and nodes
+ * tell each other their peers, so the cluster becomes a full mesh. Two nodes
+ * authenticate each other with a challenge/response HMAC-SHA256 over the
+ * cookie; a peer with another cookie, another protocol version or a malformed
+ * handshake is refused and logged, and nothing it sent reaches a process.
+ * docs/nodes.md describes the wire protocol.
+ *
+ * Once connected, a pid of another node works with lunatic_send,
+ * lunatic_send_bytes, lunatic_send_after, lunatic_link, lunatic_unlink,
+ * lunatic_monitor(_tag), lunatic_demonitor(_tag) and lunatic_kill: each acts
+ * on the process on its own node. Messages from one sender to one receiver
+ * keep their order across the network. Differences from local pids:
+ *  - a send to a process of another node that does not exist is dropped
+ *    there (as in Erlang): only a missing connection is reported
+ *    (LUNATIC_ENONODE); monitor the process to learn that it is gone;
+ *  - lunatic_kill of another node's pid returns at once: the kill acts there;
+ *  - linking to or monitoring a process that is gone gives the usual
+ *    LINK_DIED / PROCESS_DIED with LUNATIC_EXIT_NOPROC, a little later; one on
+ *    a node this node is not connected to gives them at once, with
+ *    LUNATIC_EXIT_NOCONNECTION (as Erlang does);
+ *  - when the connection to a node is lost (its process died, or nothing was
+ *    heard from it for peer_timeout_ms), every local process linked to or
+ *    monitoring a process there gets LINK_DIED / PROCESS_DIED with reason
+ *    LUNATIC_EXIT_NOCONNECTION, once per link or monitor (a link failure kills
+ *    a process that does not trap links, as any other);
+ *  - a send, kill or send_after to a pid of a node this node is not connected
+ *    to is LUNATIC_ENONODE. (In a runtime that is not a node, other nodes'
+ *    pids name no process: LUNATIC_ENOPROC and NOPROC signals, except
+ *    lunatic_send_after and lunatic_spawn_node, LUNATIC_ENONODE.)
+ * A lost node is dialled again with backoff (up to reconnect_max_ms between
+ * tries) by the one of the two nodes with the smaller id.
+ */
+
+typedef struct lunatic_node_options {
+    uint32_t struct_size;
+    /** This node's name, 1..255 bytes (required). */
+    const char *name;
+    /** The shared secret every node of the cluster has (required, non-empty). */
+    const char *cookie;
+    /** IP address to listen on; NULL = "127.0.0.1". */
+    const char *listen_host;
+    /** Port to listen on; 0 = chosen by the system (see out_port). */
+    uint16_t listen_port;
+    /** Largest frame accepted and sent, in bytes (>= 256); 0 = 1 MiB. Bigger
+     *  messages are cut into chunks of at most this size, interleaved with
+     *  other processes' frames, so they do not hold up small ones. */
+    uint32_t max_frame_bytes;
+    /** A heartbeat goes out after this long without writing; 0 = 1,000 ms. */
+    uint32_t heartbeat_ms;
+    /** A peer heard nothing from for this long is lost (> 2 * heartbeat_ms);
+     *  0 = 4,000 ms (a dead peer is noticed within 5 s). */
+    uint32_t peer_timeout_ms;
+    /** Longest wait between two tries to reach a lost node again; 0 = 5,000 ms. */
+    uint32_t reconnect_max_ms;
+    /** attribute_count strings "key=value" other nodes see (lunatic_lookup_nodes). */
+    const char *const *attributes;
+    size_t attribute_count;
+} lunatic_node_options;
+
+/** Fills *options with the defaults (and struct_size). */
+LUNATIC_API void lunatic_node_options_init(lunatic_node_options *options);
+
+/**
+ * Makes the runtime a node: it listens on listen_host:listen_port and starts
+ * its network thread (which never runs process code). *out_port (may be NULL)
+ * receives the port it listens on. Once per runtime (LUNATIC_EEXIST after);
+ * LUNATIC_EEXIST too when the address is taken. The node stops with its
+ * runtime. Any thread.
+ */
+LUNATIC_API int lunatic_node_start(lunatic_runtime *runtime, const lunatic_node_options *options,
+                                   uint16_t *out_port);
+
+/**
+ * Connects to the node listening at host:port and waits until both have
+ * authenticated, at most timeout_ns (LUNATIC_INFINITE: no limit).
+ * *out_node_id (may be NULL) receives its node id. Being connected already is
+ * not an error. LUNATIC_ENONODE when it cannot be reached, LUNATIC_EPERM when
+ * the handshake is refused (another cookie, most likely), LUNATIC_ETIMEDOUT.
+ * It blocks the calling thread (from a process: its worker; see lunatic_blocking).
+ */
+LUNATIC_API int lunatic_node_connect(lunatic_runtime *runtime, const char *host, uint16_t port,
+                                     int64_t timeout_ns, uint64_t *out_node_id);
+
+/** A connected node, as lunatic_nodes describes it. */
+typedef struct lunatic_node_info {
+    uint64_t id;
+    char name[256];    /* NUL-terminated */
+    char address[128]; /* "host:port" it listens on, NUL-terminated ("" if unknown) */
+} lunatic_node_info;
+
+/**
+ * The nodes this node is connected to, sorted by name: the first `capacity`
+ * go to out (may be NULL when capacity is 0); *out_count receives how many
+ * there are (which may be more than capacity).
+ */
+LUNATIC_API int lunatic_nodes(lunatic_runtime *runtime, lunatic_node_info *out, size_t capacity,
+                              size_t *out_count);
+
+/**
+ * The attributes of a connected node as "key=value" strings, each followed by
+ * a NUL, in buf (capacity bytes, may be NULL when 0); *out_len receives the
+ * bytes needed. LUNATIC_ENONODE if not connected to it.
+ */
+LUNATIC_API int lunatic_node_attributes(lunatic_runtime *runtime, uint64_t node, char *buf,
+                                        size_t capacity, size_t *out_len);
+
+/**
+ * Ids of the connected nodes whose attributes match every comma-separated term
+ * of query: "key=value" matches that attribute exactly, "key" any value of
+ * key; "" matches every node. Fills out like lunatic_nodes.
+ */
+LUNATIC_API int lunatic_lookup_nodes(lunatic_runtime *runtime, const char *query, uint64_t *out,
+                                     size_t capacity, size_t *out_count);
+
+/**
+ * Spawns, on another node, the entry registered there under entry_name
+ * (lunatic_entry_register) with a copy of the capture bytes, and waits for
+ * its answer (at most 10 s; a node found lost ends the wait at once).
+ * options may be NULL. Honoured: LUNATIC_SPAWN_LINK (with link_tag; the link
+ * stands before the child runs), stack_size, LUNATIC_SPAWN_GUARD_PAGE and
+ * config (sent along; none = the caller's config, as a local spawn
+ * inherits it). worker and user_free are not used. The capture must fit in one
+ * frame (max_frame_bytes less a little). node may be this node's id (a local
+ * lunatic_spawn_named). LUNATIC_ENOTFOUND when the other node has no such
+ * entry, LUNATIC_ENONODE when it is not connected or is lost meanwhile,
+ * LUNATIC_ETIMEDOUT. From a process or attached thread.
+ */
+LUNATIC_API int lunatic_spawn_node(uint64_t node, const char *entry_name, const void *capture,
+                                   size_t capture_len, const lunatic_spawn_options *options,
+                                   lunatic_pid *out);
+
+/**
+ * lunatic_lookup on another node's registry (same name and type rule), waiting
+ * for the answer at most 10 s. node may be this node's id.
+ */
+LUNATIC_API int lunatic_lookup_node(uint64_t node, const char *name, const char *type,
+                                    lunatic_pid *out);
 
 #ifdef __cplusplus
 }

@@ -103,10 +103,12 @@ public:
     template <class Rep, class Period>
     MailboxResult<M> tag_receive_timeout(std::initializer_list<Tag> tags,
                                          std::chrono::duration<Rep, Period> timeout) {
-        return next(std::span<const Tag>(tags.begin(), tags.size()), detail::to_timeout_ns(timeout));
+        return next(std::span<const Tag>(tags.begin(), tags.size()),
+                    detail::to_timeout_ns(timeout));
     }
     template <class Rep, class Period>
-    MailboxResult<M> tag_receive_timeout(std::span<const Tag> tags, std::chrono::duration<Rep, Period> timeout) {
+    MailboxResult<M> tag_receive_timeout(std::span<const Tag> tags,
+                                         std::chrono::duration<Rep, Period> timeout) {
         return next(tags, detail::to_timeout_ns(timeout));
     }
 
@@ -149,7 +151,8 @@ public:
     }
 
 private:
-    MailboxResult<M> next(std::span<const Tag> tags, int64_t timeout_ns, uint32_t mask = LUNATIC_RECEIVE_ALL) {
+    MailboxResult<M> next(std::span<const Tag> tags, int64_t timeout_ns,
+                          uint32_t mask = LUNATIC_RECEIVE_ALL) {
         detail::MessagePtr m = detail::receive_raw(mask, tags, timeout_ns);
         if (!m) return MailboxResult<M>::timed_out();
         Tag tag(lunatic_message_tag(m.get()));
@@ -160,17 +163,18 @@ private:
             lunatic_pid pid{};
             lunatic_exit_reason reason = LUNATIC_EXIT_NORMAL;
             lunatic_message_signal(m.get(), &pid, &reason);
-            return MailboxResult<M>::signal(kind == LUNATIC_MESSAGE_LINK_DIED ? MailboxResult<M>::Kind::link_died
-                                                                              : MailboxResult<M>::Kind::process_died,
-                                            tag, pid, static_cast<ExitReason>(reason),
-                                            std::string(reinterpret_cast<const char *>(data), size));
+            return MailboxResult<M>::signal(
+                kind == LUNATIC_MESSAGE_LINK_DIED ? MailboxResult<M>::Kind::link_died
+                                                  : MailboxResult<M>::Kind::process_died,
+                tag, pid, static_cast<ExitReason>(reason),
+                std::string(reinterpret_cast<const char *>(data), size));
         }
         M value{};
         try {
             detail::decode_payload<S>(data, size, value);
         } catch (const DeserializationError &e) {
-            return MailboxResult<M>::deserialization_failed(tag, e.what(),
-                                                            std::vector<uint8_t>(data, data + size));
+            return MailboxResult<M>::deserialization_failed(
+                tag, e.what(), std::vector<uint8_t>(data, data + size));
         }
         return MailboxResult<M>::message(tag, std::move(value));
     }

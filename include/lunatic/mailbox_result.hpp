@@ -14,16 +14,7 @@
 
 namespace lunatic {
 
-/// Why a process ended (LUNATIC_EXIT_*).
-enum class ExitReason {
-    normal = LUNATIC_EXIT_NORMAL,
-    failed = LUNATIC_EXIT_FAILED,
-    killed = LUNATIC_EXIT_KILLED,
-    noproc = LUNATIC_EXIT_NOPROC,
-    noconnection = LUNATIC_EXIT_NOCONNECTION,
-    memory_limit = LUNATIC_EXIT_MEMORY_LIMIT,
-    fuel_exhausted = LUNATIC_EXIT_FUEL_EXHAUSTED,
-};
+// ExitReason (why a process ended) lives in lunatic/error.hpp.
 
 /// A message, or why there is none: the wait timed out; a message arrived
 /// whose payload is not an M (it was taken from the mailbox: its tag, raw
@@ -35,7 +26,8 @@ class MailboxResult {
 public:
     enum class Kind { message, timed_out, deserialization_failed, link_died, process_died };
 
-    static MailboxResult signal(Kind kind, Tag tag, lunatic_pid pid, ExitReason reason, std::string text) {
+    static MailboxResult signal(Kind kind, Tag tag, lunatic_pid pid, ExitReason reason,
+                                std::string text) {
         MailboxResult r(kind, tag);
         r.pid_ = pid;
         r.reason_ = reason;
@@ -49,7 +41,8 @@ public:
         return r;
     }
     static MailboxResult timed_out() { return MailboxResult(Kind::timed_out, Tag::none()); }
-    static MailboxResult deserialization_failed(Tag tag, std::string error, std::vector<uint8_t> raw) {
+    static MailboxResult deserialization_failed(Tag tag, std::string error,
+                                                std::vector<uint8_t> raw) {
         MailboxResult r(Kind::deserialization_failed, tag);
         r.error_ = std::move(error);
         r.raw_ = std::move(raw);
@@ -59,7 +52,9 @@ public:
     Kind kind() const noexcept { return kind_; }
     bool is_message() const noexcept { return kind_ == Kind::message; }
     bool is_timed_out() const noexcept { return kind_ == Kind::timed_out; }
-    bool is_deserialization_failed() const noexcept { return kind_ == Kind::deserialization_failed; }
+    bool is_deserialization_failed() const noexcept {
+        return kind_ == Kind::deserialization_failed;
+    }
     bool is_link_died() const noexcept { return kind_ == Kind::link_died; }
     bool is_process_died() const noexcept { return kind_ == Kind::process_died; }
 
@@ -104,8 +99,10 @@ private:
     void ensure() const {
         if (kind_ == Kind::timed_out) throw TimeoutError(LUNATIC_ETIMEDOUT, "receive timed out");
         if (kind_ == Kind::deserialization_failed) throw DeserializationError(error_);
-        if (kind_ == Kind::link_died) throw Error(LUNATIC_ESTATE, "a linked process failed (" + error_ + ")");
-        if (kind_ == Kind::process_died) throw Error(LUNATIC_ESTATE, "a monitored process ended (" + error_ + ")");
+        if (kind_ == Kind::link_died)
+            throw Error(LUNATIC_ESTATE, "a linked process failed (" + error_ + ")");
+        if (kind_ == Kind::process_died)
+            throw Error(LUNATIC_ESTATE, "a monitored process ended (" + error_ + ")");
     }
 
     Kind kind_;

@@ -56,8 +56,12 @@ public:
     std::chrono::microseconds max_fuel() const {
         return std::chrono::microseconds(get<uint64_t>(&lunatic_config_get_max_fuel));
     }
-    bool can_spawn_processes() const { return get<int>(&lunatic_config_get_can_spawn_processes) != 0; }
-    bool can_create_configs() const { return get<int>(&lunatic_config_get_can_create_configs) != 0; }
+    bool can_spawn_processes() const {
+        return get<int>(&lunatic_config_get_can_spawn_processes) != 0;
+    }
+    bool can_create_configs() const {
+        return get<int>(&lunatic_config_get_can_create_configs) != 0;
+    }
     std::size_t stack_size() const { return get<std::size_t>(&lunatic_config_get_stack_size); }
     bool guard_page() const { return get<int>(&lunatic_config_get_guard_page) != 0; }
 

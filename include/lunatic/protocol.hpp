@@ -9,14 +9,16 @@
 //         auto [p2, b] = std::move(p1).receive();
 //         std::move(p2).send(capture + a + b);
 //     });
-//     // child is the parent's end, Protocol<Dual<AddProtocol>> = Protocol<Send<int, Send<int, Recv<int, End>>>>
-//     auto [end, result] = std::move(child).send(2).send(2).receive();   // result == 5
+//     // child is the parent's end, Protocol<Dual<AddProtocol>> = Protocol<Send<int, Send<int,
+//     Recv<int, End>>>> auto [end, result] = std::move(child).send(2).send(2).receive();   //
+//     result == 5
 //
 // States
 //   Send<T, P>          send a T, then P                        send(value)
 //   Recv<T, P>          receive a T, then P                     receive(), receive_timeout(d)
-//   Choose<P1, P2, ...> this side picks a branch (at least two)  select<I>(), select_left(), select_right()
-//   Offer<P1, P2, ...>  the other side picks                    offer() -> std::variant, offer(visitor),
+//   Choose<P1, P2, ...> this side picks a branch (at least two)  select<I>(), select_left(),
+//   select_right() Offer<P1, P2, ...>  the other side picks                    offer() ->
+//   std::variant, offer(visitor),
 //                                                               offer_timeout(d)
 //   Rec<P>              a loop: P, where Loop jumps back here   (unfolded automatically)
 //   Loop (= Var<0>)     back to the innermost enclosing Rec; Var<1> to the Rec around
@@ -182,7 +184,14 @@ struct traits<Var<N>> {
 
 // ---- well-formedness
 
-enum class Problem { none, not_a_state, unbound_loop, unguarded_loop, too_few_branches, reference_payload };
+enum class Problem {
+    none,
+    not_a_state,
+    unbound_loop,
+    unguarded_loop,
+    too_few_branches,
+    reference_payload
+};
 
 constexpr Problem first_problem(std::initializer_list<Problem> all) {
     for (Problem p : all)
@@ -208,29 +217,34 @@ struct validate<End, D> {
 };
 template <class T, class P, std::size_t D>
 struct validate<Send<T, P>, D> {
-    static constexpr Problem value = std::is_reference_v<T> || std::is_const_v<T> || std::is_volatile_v<T>
-                                         ? Problem::reference_payload
-                                         : validate<P, D>::value;
+    static constexpr Problem value =
+        std::is_reference_v<T> || std::is_const_v<T> || std::is_volatile_v<T>
+            ? Problem::reference_payload
+            : validate<P, D>::value;
 };
 template <class T, class P, std::size_t D>
 struct validate<Recv<T, P>, D> {
-    static constexpr Problem value = std::is_reference_v<T> || std::is_const_v<T> || std::is_volatile_v<T>
-                                         ? Problem::reference_payload
-                                         : validate<P, D>::value;
+    static constexpr Problem value =
+        std::is_reference_v<T> || std::is_const_v<T> || std::is_volatile_v<T>
+            ? Problem::reference_payload
+            : validate<P, D>::value;
 };
 template <class... Ps, std::size_t D>
 struct validate<Choose<Ps...>, D> {
     static constexpr Problem value =
-        sizeof...(Ps) < 2 ? Problem::too_few_branches : first_problem({Problem::none, validate<Ps, D>::value...});
+        sizeof...(Ps) < 2 ? Problem::too_few_branches
+                          : first_problem({Problem::none, validate<Ps, D>::value...});
 };
 template <class... Ps, std::size_t D>
 struct validate<Offer<Ps...>, D> {
     static constexpr Problem value =
-        sizeof...(Ps) < 2 ? Problem::too_few_branches : first_problem({Problem::none, validate<Ps, D>::value...});
+        sizeof...(Ps) < 2 ? Problem::too_few_branches
+                          : first_problem({Problem::none, validate<Ps, D>::value...});
 };
 template <class P, std::size_t D>
 struct validate<Rec<P>, D> {
-    static constexpr Problem value = head_is_var<P>::value ? Problem::unguarded_loop : validate<P, D + 1>::value;
+    static constexpr Problem value =
+        head_is_var<P>::value ? Problem::unguarded_loop : validate<P, D + 1>::value;
 };
 template <std::size_t N, std::size_t D>
 struct validate<Var<N>, D> {
@@ -293,7 +307,8 @@ struct head<P, true> {
 template <class P>
 struct dual {
     static_assert(always_false<P>,
-                  "lunatic::Dual<P>: P is not a protocol state (Send, Recv, Choose, Offer, Rec, Loop/Var, End)");
+                  "lunatic::Dual<P>: P is not a protocol state (Send, Recv, Choose, Offer, Rec, "
+                  "Loop/Var, End)");
     using type = P;
 };
 template <>
@@ -347,7 +362,8 @@ std::string cpp_name() {
     std::size_t semi = name.find(';');  // GCC appends typedef expansions after ';'
     if (semi != std::string::npos) name.resize(semi);
     auto replace_all = [&name](std::string_view from, std::string_view to) {
-        for (std::size_t i = name.find(from); i != std::string::npos; i = name.find(from, i + to.size()))
+        for (std::size_t i = name.find(from); i != std::string::npos;
+             i = name.find(from, i + to.size()))
             name.replace(i, from.size(), to);
     };
     replace_all("std::__cxx11::basic_string<char>", "std::string");
@@ -355,10 +371,12 @@ std::string cpp_name() {
     replace_all("std::__cxx11::", "std::");
     replace_all(" >", ">");
     // Leave out the standard containers' default arguments.
-    for (std::string_view arg : {", std::allocator<", ", std::less<", ", std::hash<", ", std::equal_to<"}) {
+    for (std::string_view arg :
+         {", std::allocator<", ", std::less<", ", std::hash<", ", std::equal_to<"}) {
         for (std::size_t i = name.find(arg); i != std::string::npos; i = name.find(arg, i)) {
             std::size_t j = i + arg.size();
-            for (int depth = 1; j < name.size() && depth > 0; ++j) depth += name[j] == '<' ? 1 : name[j] == '>' ? -1 : 0;
+            for (int depth = 1; j < name.size() && depth > 0; ++j)
+                depth += name[j] == '<' ? 1 : name[j] == '>' ? -1 : 0;
             name.erase(i, j - i);
         }
     }
@@ -401,7 +419,9 @@ struct namer<Rec<P>> {
 };
 template <std::size_t N>
 struct namer<Var<N>> {
-    static std::string get() { return N == 0 ? std::string("Loop") : "Var<" + std::to_string(N) + ">"; }
+    static std::string get() {
+        return N == 0 ? std::string("Loop") : "Var<" + std::to_string(N) + ">";
+    }
 };
 
 using StateName = std::string (*)();
@@ -432,7 +452,8 @@ inline void report_drop(StateName state) noexcept {
         }
         if (value) return;  // the first drop is the one reported
         auto *kept = new std::string(message);
-        if (lunatic_process_local_set(&dropped_key, kept, &delete_message) != LUNATIC_OK) delete kept;
+        if (lunatic_process_local_set(&dropped_key, kept, &delete_message) != LUNATIC_OK)
+            delete kept;
         lunatic_fail(message.c_str());
     } catch (...) {
         lunatic_fail("protocol dropped before End");
@@ -461,7 +482,8 @@ void send_on(lunatic_pid peer, lunatic_tag tag, const T &value, StateName state)
         return;
     }
     if (code == LUNATIC_ENOPROC)
-        throw NoProcessError(code, "protocol: the peer " + pid_text(peer) + " is gone (sending at " + state() + ")");
+        throw NoProcessError(
+            code, "protocol: the peer " + pid_text(peer) + " is gone (sending at " + state() + ")");
     throw_status(code);
 }
 
@@ -477,8 +499,8 @@ std::optional<T> receive_on(lunatic_tag tag, int64_t timeout_ns, StateName state
     try {
         decode_payload<S>(lunatic_message_data(raw), lunatic_message_size(raw), *value);
     } catch (const DeserializationError &e) {
-        throw DeserializationError("protocol: the message received at " + state() + " is not a " + cpp_name<T>() +
-                                   ": " + e.what());
+        throw DeserializationError("protocol: the message received at " + state() + " is not a " +
+                                   cpp_name<T>() + ": " + e.what());
     }
     return value;
 }
@@ -499,7 +521,9 @@ struct send_value<Send<T, P>> {
 /// A value of type U may be sent where the protocol says T: the same type, or an
 /// implicit conversion that does not narrow ("text" for a std::string, 1 for an int64_t).
 template <class U, class T>
-concept SendableAs = std::is_convertible_v<U &&, T> && requires(U &&u) { T{std::forward<U>(u)}; };
+concept SendableAs = std::is_convertible_v<U &&, T> && requires(U &&u) {
+    T{std::forward<U>(u)};
+};
 
 /// Builds protocols from a peer and a tag (the spawn functions and offer use it).
 struct ProtocolAccess {
@@ -530,14 +554,17 @@ struct ProtocolCapture {
 template <class P, class S>
 class Protocol {
     static constexpr detail::session::Problem problem = detail::session::validate<P, 0>::value;
-    static_assert(problem != detail::session::Problem::not_a_state,
-                  "lunatic::Protocol<P, S>: P is not a protocol: build it from Send<T, P>, Recv<T, P>, "
-                  "Choose<P...>, Offer<P...>, Rec<P>, Loop (Var<N>) and End");
-    static_assert(problem != detail::session::Problem::unbound_loop,
-                  "lunatic::Protocol<P, S>: a Loop (or Var<N>) jumps back to a Rec that does not enclose it");
-    static_assert(problem != detail::session::Problem::unguarded_loop,
-                  "lunatic::Protocol<P, S>: a Rec must take a step (Send, Recv, Choose, Offer or End) before "
-                  "it loops: Rec<Loop> never does anything");
+    static_assert(
+        problem != detail::session::Problem::not_a_state,
+        "lunatic::Protocol<P, S>: P is not a protocol: build it from Send<T, P>, Recv<T, P>, "
+        "Choose<P...>, Offer<P...>, Rec<P>, Loop (Var<N>) and End");
+    static_assert(
+        problem != detail::session::Problem::unbound_loop,
+        "lunatic::Protocol<P, S>: a Loop (or Var<N>) jumps back to a Rec that does not enclose it");
+    static_assert(
+        problem != detail::session::Problem::unguarded_loop,
+        "lunatic::Protocol<P, S>: a Rec must take a step (Send, Recv, Choose, Offer or End) before "
+        "it loops: Rec<Loop> never does anything");
     static_assert(problem != detail::session::Problem::too_few_branches,
                   "lunatic::Protocol<P, S>: Choose and Offer need at least two branches");
     static_assert(problem != detail::session::Problem::reference_payload,
@@ -575,7 +602,8 @@ public:
     /// checked: the peer must follow Dual<P> on the same tag.
     template <class M, class S2>
     static Protocol from_process(const Process<M, S2> &peer, Tag tag) {
-        if (tag.is_none()) throw Error(LUNATIC_EINVAL, "Protocol::from_process: a session needs a tag");
+        if (tag.is_none())
+            throw Error(LUNATIC_EINVAL, "Protocol::from_process: a session needs a tag");
         return Protocol(peer.raw(), tag.id());
     }
 
@@ -595,20 +623,23 @@ public:
     template <class U = typename detail::session::send_value<state_type>::type>
     auto send(U &&value) && {
         if constexpr (kind != Kind::send) {
-            static_assert(detail::session::always_false<U>,
-                          "lunatic::Protocol::send: the protocol does not send here (see its state in the "
-                          "Protocol<...> type above): Recv -> receive(), Choose -> select<I>(), "
-                          "Offer -> offer(), End -> nothing is left to do");
+            static_assert(
+                detail::session::always_false<U>,
+                "lunatic::Protocol::send: the protocol does not send here (see its state in the "
+                "Protocol<...> type above): Recv -> receive(), Choose -> select<I>(), "
+                "Offer -> offer(), End -> nothing is left to do");
         } else {
             using T = typename traits::value;
             if constexpr (!detail::session::SendableAs<U, T>) {
-                static_assert(detail::session::always_false<U>,
-                              "lunatic::Protocol::send: wrong type: the protocol says Send<T, P> and this "
-                              "value is not a T (nor converts to one without narrowing)");
+                static_assert(
+                    detail::session::always_false<U>,
+                    "lunatic::Protocol::send: wrong type: the protocol says Send<T, P> and this "
+                    "value is not a T (nor converts to one without narrowing)");
             } else {
                 lunatic_tag tag = begin();
                 if constexpr (std::is_same_v<std::remove_cvref_t<U>, T>) {
-                    detail::session::send_on<S>(peer_, tag, static_cast<const T &>(value), &state_name);
+                    detail::session::send_on<S>(peer_, tag, static_cast<const T &>(value),
+                                                &state_name);
                 } else {
                     const T converted = std::forward<U>(value);
                     detail::session::send_on<S>(peer_, tag, converted, &state_name);
@@ -625,17 +656,20 @@ public:
     /// Throws DeserializationError if the message is not a T (the session is then over).
     auto receive() && {
         if constexpr (kind != Kind::recv) {
-            static_assert(detail::session::always_false<P>,
-                          "lunatic::Protocol::receive: the protocol does not receive here (see its state in "
-                          "the Protocol<...> type above): Send -> send(v), Choose -> select<I>(), "
-                          "Offer -> offer(), End -> nothing is left to do");
+            static_assert(
+                detail::session::always_false<P>,
+                "lunatic::Protocol::receive: the protocol does not receive here (see its state in "
+                "the Protocol<...> type above): Send -> send(v), Choose -> select<I>(), "
+                "Offer -> offer(), End -> nothing is left to do");
         } else {
             using T = typename traits::value;
-            static_assert(std::is_default_constructible_v<T>,
-                          "lunatic::Protocol::receive: a received T is decoded into a T{}: T must be "
-                          "default constructible");
+            static_assert(
+                std::is_default_constructible_v<T>,
+                "lunatic::Protocol::receive: a received T is decoded into a T{}: T must be "
+                "default constructible");
             lunatic_tag tag = begin();
-            T value = std::move(*detail::session::receive_on<S, T>(tag, LUNATIC_INFINITE, &state_name));
+            T value =
+                std::move(*detail::session::receive_on<S, T>(tag, LUNATIC_INFINITE, &state_name));
             return Received<Protocol<typename traits::next, S>, T>{next<typename traits::next>(tag),
                                                                    std::move(value)};
         }
@@ -647,9 +681,10 @@ public:
     template <class Rep, class Period>
     auto receive_timeout(std::chrono::duration<Rep, Period> timeout) && {
         if constexpr (kind != Kind::recv) {
-            static_assert(detail::session::always_false<Rep>,
-                          "lunatic::Protocol::receive_timeout: the protocol does not receive here (see its "
-                          "state in the Protocol<...> type above)");
+            static_assert(
+                detail::session::always_false<Rep>,
+                "lunatic::Protocol::receive_timeout: the protocol does not receive here (see its "
+                "state in the Protocol<...> type above)");
         } else {
             using T = typename traits::value;
             using Result = Received<Protocol<typename traits::next, S>, T>;
@@ -659,7 +694,8 @@ public:
             std::optional<T> value =
                 detail::session::receive_on<S, T>(tag, detail::to_timeout_ns(timeout), &state_name);
             if (!value) return std::optional<Result>();
-            return std::optional<Result>(Result{next<typename traits::next>(tag), std::move(*value)});
+            return std::optional<Result>(
+                Result{next<typename traits::next>(tag), std::move(*value)});
         }
     }
 
@@ -669,30 +705,35 @@ public:
     template <std::size_t I>
     auto select() && {
         if constexpr (kind != Kind::choose) {
-            static_assert(detail::session::always_false<std::integral_constant<std::size_t, I>>,
-                          "lunatic::Protocol::select: the protocol does not choose here (only a Choose<P...> "
-                          "state selects; see its state in the Protocol<...> type above)");
+            static_assert(
+                detail::session::always_false<std::integral_constant<std::size_t, I>>,
+                "lunatic::Protocol::select: the protocol does not choose here (only a Choose<P...> "
+                "state selects; see its state in the Protocol<...> type above)");
         } else if constexpr (I >= traits::branches) {
-            static_assert(detail::session::always_false<std::integral_constant<std::size_t, I>>,
-                          "lunatic::Protocol::select<I>: I is out of range: a Choose<P0, ..., Pn-1> has the "
-                          "branches 0 .. n-1");
+            static_assert(
+                detail::session::always_false<std::integral_constant<std::size_t, I>>,
+                "lunatic::Protocol::select<I>: I is out of range: a Choose<P0, ..., Pn-1> has the "
+                "branches 0 .. n-1");
         } else {
             using Branch = std::tuple_element_t<I, typename traits::list>;
             lunatic_tag tag = begin();
-            detail::session::send_on<S>(peer_, tag, static_cast<detail::session::Choice>(I), &state_name);
+            detail::session::send_on<S>(peer_, tag, static_cast<detail::session::Choice>(I),
+                                        &state_name);
             return next<Branch>(tag);
         }
     }
     /// select<0>() of a two-way Choose<P, Q>.
     auto select_left() && {
         if constexpr (kind != Kind::choose) {
-            static_assert(detail::session::always_false<P>,
-                          "lunatic::Protocol::select_left: the protocol does not choose here (only a "
-                          "Choose<P, Q> state selects; see its state in the Protocol<...> type above)");
+            static_assert(
+                detail::session::always_false<P>,
+                "lunatic::Protocol::select_left: the protocol does not choose here (only a "
+                "Choose<P, Q> state selects; see its state in the Protocol<...> type above)");
         } else if constexpr (traits::branches != 2) {
-            static_assert(detail::session::always_false<P>,
-                          "lunatic::Protocol::select_left/select_right are for a two-way Choose<P, Q>: "
-                          "use select<I>() for a Choose with more branches");
+            static_assert(
+                detail::session::always_false<P>,
+                "lunatic::Protocol::select_left/select_right are for a two-way Choose<P, Q>: "
+                "use select<I>() for a Choose with more branches");
         } else {
             return std::move(*this).template select<0>();
         }
@@ -700,13 +741,15 @@ public:
     /// select<1>() of a two-way Choose<P, Q>.
     auto select_right() && {
         if constexpr (kind != Kind::choose) {
-            static_assert(detail::session::always_false<P>,
-                          "lunatic::Protocol::select_right: the protocol does not choose here (only a "
-                          "Choose<P, Q> state selects; see its state in the Protocol<...> type above)");
+            static_assert(
+                detail::session::always_false<P>,
+                "lunatic::Protocol::select_right: the protocol does not choose here (only a "
+                "Choose<P, Q> state selects; see its state in the Protocol<...> type above)");
         } else if constexpr (traits::branches != 2) {
-            static_assert(detail::session::always_false<P>,
-                          "lunatic::Protocol::select_left/select_right are for a two-way Choose<P, Q>: "
-                          "use select<I>() for a Choose with more branches");
+            static_assert(
+                detail::session::always_false<P>,
+                "lunatic::Protocol::select_left/select_right are for a two-way Choose<P, Q>: "
+                "use select<I>() for a Choose with more branches");
         } else {
             return std::move(*this).template select<1>();
         }
@@ -719,13 +762,14 @@ public:
     /// std::visit, index()/std::get, or offer(visitor).
     auto offer() && {
         if constexpr (kind != Kind::offer) {
-            static_assert(detail::session::always_false<P>,
-                          "lunatic::Protocol::offer: the protocol does not offer a choice here (only an "
-                          "Offer<P...> state does; see its state in the Protocol<...> type above)");
+            static_assert(
+                detail::session::always_false<P>,
+                "lunatic::Protocol::offer: the protocol does not offer a choice here (only an "
+                "Offer<P...> state does; see its state in the Protocol<...> type above)");
         } else {
             lunatic_tag tag = begin();
-            auto choice = detail::session::receive_on<S, detail::session::Choice>(tag, LUNATIC_INFINITE,
-                                                                                  &state_name);
+            auto choice = detail::session::receive_on<S, detail::session::Choice>(
+                tag, LUNATIC_INFINITE, &state_name);
             return branch(*choice, tag);
         }
     }
@@ -735,9 +779,10 @@ public:
     template <class F>
     decltype(auto) offer(F &&visitor) && {
         if constexpr (kind != Kind::offer) {
-            static_assert(detail::session::always_false<F>,
-                          "lunatic::Protocol::offer: the protocol does not offer a choice here (only an "
-                          "Offer<P...> state does; see its state in the Protocol<...> type above)");
+            static_assert(
+                detail::session::always_false<F>,
+                "lunatic::Protocol::offer: the protocol does not offer a choice here (only an "
+                "Offer<P...> state does; see its state in the Protocol<...> type above)");
         } else {
             return std::visit(std::forward<F>(visitor), std::move(*this).offer());
         }
@@ -748,8 +793,9 @@ public:
     template <class Rep, class Period>
     auto offer_timeout(std::chrono::duration<Rep, Period> timeout) && {
         if constexpr (kind != Kind::offer) {
-            static_assert(detail::session::always_false<Rep>,
-                          "lunatic::Protocol::offer_timeout: the protocol does not offer a choice here");
+            static_assert(
+                detail::session::always_false<Rep>,
+                "lunatic::Protocol::offer_timeout: the protocol does not offer a choice here");
         } else {
             lunatic_tag tag = begin();
             auto choice = detail::session::receive_on<S, detail::session::Choice>(
@@ -761,26 +807,35 @@ public:
     }
 
     // ---- calling an operation on an lvalue: say how to do it instead
-#define LUNATIC_PROTOCOL_LVALUE_MESSAGE                                                                \
-    "lunatic::Protocol: an operation consumes the protocol and returns the next one: call it on "  \
+#define LUNATIC_PROTOCOL_LVALUE_MESSAGE                                                           \
+    "lunatic::Protocol: an operation consumes the protocol and returns the next one: call it on " \
     "std::move(p) and keep the result (auto [next, value] = std::move(p).receive(); ...)"
 
     template <class U = typename detail::session::send_value<state_type>::type>
     void send(U &&) & {
         static_assert(detail::session::always_false<U>, LUNATIC_PROTOCOL_LVALUE_MESSAGE);
     }
-    void receive() & { static_assert(detail::session::always_false<P>, LUNATIC_PROTOCOL_LVALUE_MESSAGE); }
+    void receive() & {
+        static_assert(detail::session::always_false<P>, LUNATIC_PROTOCOL_LVALUE_MESSAGE);
+    }
     template <class Rep, class Period>
     void receive_timeout(std::chrono::duration<Rep, Period>) & {
         static_assert(detail::session::always_false<Rep>, LUNATIC_PROTOCOL_LVALUE_MESSAGE);
     }
     template <std::size_t I>
     void select() & {
-        static_assert(detail::session::always_false<std::integral_constant<std::size_t, I>>, LUNATIC_PROTOCOL_LVALUE_MESSAGE);
+        static_assert(detail::session::always_false<std::integral_constant<std::size_t, I>>,
+                      LUNATIC_PROTOCOL_LVALUE_MESSAGE);
     }
-    void select_left() & { static_assert(detail::session::always_false<P>, LUNATIC_PROTOCOL_LVALUE_MESSAGE); }
-    void select_right() & { static_assert(detail::session::always_false<P>, LUNATIC_PROTOCOL_LVALUE_MESSAGE); }
-    void offer() & { static_assert(detail::session::always_false<P>, LUNATIC_PROTOCOL_LVALUE_MESSAGE); }
+    void select_left() & {
+        static_assert(detail::session::always_false<P>, LUNATIC_PROTOCOL_LVALUE_MESSAGE);
+    }
+    void select_right() & {
+        static_assert(detail::session::always_false<P>, LUNATIC_PROTOCOL_LVALUE_MESSAGE);
+    }
+    void offer() & {
+        static_assert(detail::session::always_false<P>, LUNATIC_PROTOCOL_LVALUE_MESSAGE);
+    }
     template <class F>
     void offer(F &&) & {
         static_assert(detail::session::always_false<F>, LUNATIC_PROTOCOL_LVALUE_MESSAGE);
@@ -809,7 +864,8 @@ private:
     lunatic_tag begin() {
         lunatic_tag tag = std::exchange(tag_, 0);
         if (tag == 0)
-            throw ProtocolError("protocol used after it was consumed or moved from (at " + state_name() + ")");
+            throw ProtocolError("protocol used after it was consumed or moved from (at " +
+                                state_name() + ")");
         detail::session::throw_if_dropped();
         return tag;
     }
@@ -817,17 +873,20 @@ private:
     /// The protocol of branch `choice` of an Offer, in a variant.
     auto branch(detail::session::Choice choice, lunatic_tag tag) const {
         return [&]<std::size_t... I>(std::index_sequence<I...>) {
-            using Variant = std::variant<Protocol<std::tuple_element_t<I, typename traits::list>, S>...>;
+            using Variant =
+                std::variant<Protocol<std::tuple_element_t<I, typename traits::list>, S>...>;
             if (choice >= sizeof...(I))
-                throw ProtocolError("protocol: the peer chose branch " + std::to_string(choice) + " of " +
-                                    std::to_string(sizeof...(I)) + " at " + state_name());
+                throw ProtocolError("protocol: the peer chose branch " + std::to_string(choice) +
+                                    " of " + std::to_string(sizeof...(I)) + " at " + state_name());
             using Make = Variant (*)(lunatic_pid, lunatic_tag);
             static constexpr Make table[] = {+[](lunatic_pid peer, lunatic_tag t) {
-                return Variant(std::in_place_index<I>,
-                               Protocol<std::tuple_element_t<I, typename traits::list>, S>(peer, t));
+                return Variant(
+                    std::in_place_index<I>,
+                    Protocol<std::tuple_element_t<I, typename traits::list>, S>(peer, t));
             }...};
             return table[choice](peer_, tag);
-        }(std::make_index_sequence<traits::branches>());
+        }
+        (std::make_index_sequence<traits::branches>());
     }
 
     void release() noexcept {

@@ -74,8 +74,9 @@ private:
 template <class F>
 int main(F fn, const RuntimeOptions &options = {}) {
     using Pointer = decltype(+fn);
-    static_assert(std::is_pointer_v<Pointer>,
-                  "lunatic::main takes a function or capture-less lambda taking a lunatic::Mailbox<M, S>");
+    static_assert(
+        std::is_pointer_v<Pointer>,
+        "lunatic::main takes a function or capture-less lambda taking a lunatic::Mailbox<M, S>");
     Runtime runtime(options);
     try {
         using Result = std::invoke_result_t<F, typename detail::mailbox_of<Pointer>::type>;

@@ -115,12 +115,12 @@ concept Reflected = requires(T &t, const T &ct) {
 
 #define LUNATIC_PP_CAT_(a, b) a##b
 #define LUNATIC_PP_CAT(a, b) LUNATIC_PP_CAT_(a, b)
-#define LUNATIC_PP_NARGS_(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, _16, _17, \
-                          _18, _19, _20, _21, _22, _23, _24, N, ...)                                  \
+#define LUNATIC_PP_NARGS_(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, _16, \
+                          _17, _18, _19, _20, _21, _22, _23, _24, N, ...)                        \
     N
-#define LUNATIC_PP_NARGS(...)                                                                         \
-    LUNATIC_PP_NARGS_(__VA_ARGS__, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, \
-                      7, 6, 5, 4, 3, 2, 1)
+#define LUNATIC_PP_NARGS(...)                                                                     \
+    LUNATIC_PP_NARGS_(__VA_ARGS__, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, \
+                      8, 7, 6, 5, 4, 3, 2, 1)
 #define LUNATIC_PP_FE_1(M, a) M(a)
 #define LUNATIC_PP_FE_2(M, a, ...) M(a), LUNATIC_PP_FE_1(M, __VA_ARGS__)
 #define LUNATIC_PP_FE_3(M, a, ...) M(a), LUNATIC_PP_FE_2(M, __VA_ARGS__)
@@ -150,16 +150,16 @@ concept Reflected = requires(T &t, const T &ct) {
 #define LUNATIC_PP_FIELD_REF(f) lunatic_value_.f
 #define LUNATIC_PP_FIELD_NAME(f) #f
 
-#define LUNATIC_PP_FIELDS_(prefix, Type, ...)                                                     \
-    prefix inline auto lunatic_fields(Type &lunatic_value_) {                                    \
-        return std::tie(LUNATIC_PP_FOR_EACH(LUNATIC_PP_FIELD_REF, __VA_ARGS__));                  \
-    }                                                                                             \
-    prefix inline auto lunatic_fields(const Type &lunatic_value_) {                              \
-        return std::tie(LUNATIC_PP_FOR_EACH(LUNATIC_PP_FIELD_REF, __VA_ARGS__));                  \
-    }                                                                                             \
-    prefix inline constexpr auto lunatic_field_names(const Type *) {                             \
-        return std::array<const char *, LUNATIC_PP_NARGS(__VA_ARGS__)>{                           \
-            LUNATIC_PP_FOR_EACH(LUNATIC_PP_FIELD_NAME, __VA_ARGS__)};                             \
+#define LUNATIC_PP_FIELDS_(prefix, Type, ...)                                    \
+    prefix inline auto lunatic_fields(Type &lunatic_value_) {                    \
+        return std::tie(LUNATIC_PP_FOR_EACH(LUNATIC_PP_FIELD_REF, __VA_ARGS__)); \
+    }                                                                            \
+    prefix inline auto lunatic_fields(const Type &lunatic_value_) {              \
+        return std::tie(LUNATIC_PP_FOR_EACH(LUNATIC_PP_FIELD_REF, __VA_ARGS__)); \
+    }                                                                            \
+    prefix inline constexpr auto lunatic_field_names(const Type *) {             \
+        return std::array<const char *, LUNATIC_PP_NARGS(__VA_ARGS__)>{          \
+            LUNATIC_PP_FOR_EACH(LUNATIC_PP_FIELD_NAME, __VA_ARGS__)};            \
     }
 
 /// Declares the fields of a struct, in order, for every serializer (Bincode
@@ -169,6 +169,15 @@ concept Reflected = requires(T &t, const T &ct) {
 ///     struct Point { int x; int y; };
 ///     LUNATIC_FIELDS(Point, x, y)
 #define LUNATIC_FIELDS(Type, ...) LUNATIC_PP_FIELDS_(, Type, __VA_ARGS__)
+
+/// A struct without fields (a request like `struct Get {};`): an empty
+/// struct in every serializer (Bincode: no bytes).
+#define LUNATIC_NO_FIELDS(Type)                                         \
+    inline auto lunatic_fields(Type &) { return std::tuple<>(); }       \
+    inline auto lunatic_fields(const Type &) { return std::tuple<>(); } \
+    inline constexpr auto lunatic_field_names(const Type *) {           \
+        return std::array<const char *, 0>{};                           \
+    }
 
 /// The same, inside the class (works for private fields): LUNATIC_FRIEND_FIELDS(Point, x, y)
 #define LUNATIC_FRIEND_FIELDS(Type, ...) LUNATIC_PP_FIELDS_(friend, Type, __VA_ARGS__)

@@ -43,7 +43,7 @@ struct entry_signature<R (*)(A, B)> {
 // A function or capture-less lambda decays to a function pointer with unary +.
 template <class F>
 concept DecaysToFunctionPointer = requires(F f) {
-    { +f };
+    {+f};
     requires std::is_pointer_v<decltype(+f)>;
     requires std::is_function_v<std::remove_pointer_t<decltype(+f)>>;
 };
@@ -107,7 +107,9 @@ int protocol_entry(const uint8_t *capture_bytes, std::size_t capture_len, void *
             // protocol as Protocol&& and left it unfinished dropped it here.
             Protocol<P, S> protocol =
                 session::ProtocolAccess::make<P, S>(received.process.raw(), received.tag);
-            if constexpr (std::is_same_v<decltype(entry(std::move(received.capture), std::move(protocol))), int>)
+            if constexpr (std::is_same_v<decltype(entry(std::move(received.capture),
+                                                        std::move(protocol))),
+                                         int>)
                 code = entry(std::move(received.capture), std::move(protocol));
             else
                 entry(std::move(received.capture), std::move(protocol));
@@ -118,10 +120,11 @@ int protocol_entry(const uint8_t *capture_bytes, std::size_t capture_len, void *
 
 template <class F>
 constexpr void check_entry() {
-    static_assert(entry_traits<F>::valid,
-                  "a lunatic entry must be a plain function or a capture-less lambda taking "
-                  "(capture, lunatic::Mailbox<M, S>) or (capture, lunatic::Protocol<P, S>): lambdas that "
-                  "capture cannot run in another process — pass what they need as the capture");
+    static_assert(
+        entry_traits<F>::valid,
+        "a lunatic entry must be a plain function or a capture-less lambda taking "
+        "(capture, lunatic::Mailbox<M, S>) or (capture, lunatic::Protocol<P, S>): lambdas that "
+        "capture cannot run in another process — pass what they need as the capture");
 }
 
 /// What a typed spawn asks for besides its entry: a link (or none) and a config (or the spawner's).
@@ -145,11 +148,13 @@ inline lunatic_spawn_options spawn_options(const LinkRequest &link) {
 
 /// Spawns c_entry with the encoded capture and the user's entry as user pointer.
 template <class Pointer>
-lunatic_pid spawn_encoded(lunatic_entry c_entry, const MessagePtr &bytes, Pointer fn, const LinkRequest &link) {
+lunatic_pid spawn_encoded(lunatic_entry c_entry, const MessagePtr &bytes, Pointer fn,
+                          const LinkRequest &link) {
     lunatic_spawn_options options = spawn_options(link);
     lunatic_pid pid{};
-    check(lunatic_spawn(c_entry, lunatic_message_data(bytes.get()), lunatic_message_size(bytes.get()),
-                        reinterpret_cast<void *>(fn), &options, &pid));
+    check(lunatic_spawn(c_entry, lunatic_message_data(bytes.get()),
+                        lunatic_message_size(bytes.get()), reinterpret_cast<void *>(fn), &options,
+                        &pid));
     return pid;
 }
 
@@ -163,7 +168,8 @@ lunatic_pid spawn_mailbox(const C &capture, F entry, LinkRequest link = {}) {
     typename T::pointer fn = +entry;
     Capture converted = capture;
     MessagePtr bytes(encode_message<S>(Tag::none(), converted));
-    return spawn_encoded(&typed_entry<typename T::pointer, Capture, typename T::second, S>, bytes, fn, link);
+    return spawn_encoded(&typed_entry<typename T::pointer, Capture, typename T::second, S>, bytes,
+                         fn, link);
 }
 
 /// Spawns a process running entry(capture, Protocol<P, S>) with the caller as
@@ -174,15 +180,17 @@ Protocol<Dual<P>, S> spawn_protocol(const C &capture, F entry, LinkRequest link 
     using Capture = typename T::capture;
     static_assert(std::is_convertible_v<const C &, Capture>,
                   "the capture given to spawn does not convert to the entry's first parameter");
-    static_assert(std::is_invocable_v<typename T::pointer, Capture &&, Protocol<P, S> &&>,
-                  "a protocol entry takes its lunatic::Protocol<P, S> by value (or as Protocol<P, S>&&)");
+    static_assert(
+        std::is_invocable_v<typename T::pointer, Capture &&, Protocol<P, S> &&>,
+        "a protocol entry takes its lunatic::Protocol<P, S> by value (or as Protocol<P, S>&&)");
     typename T::pointer fn = +entry;
     lunatic_pid self{};
     check(lunatic_self(&self));
     Tag tag = Tag::fresh();
     ProtocolCapture<Capture> sent{Process<std::monostate>(self), tag.id(), capture};
     MessagePtr bytes(encode_message<S>(Tag::none(), sent));
-    lunatic_pid child = spawn_encoded(&protocol_entry<typename T::pointer, Capture, P, S>, bytes, fn, link);
+    lunatic_pid child =
+        spawn_encoded(&protocol_entry<typename T::pointer, Capture, P, S>, bytes, fn, link);
     return session::ProtocolAccess::make<Dual<P>, S>(child, tag.id());
 }
 
@@ -193,8 +201,9 @@ template <class C, class F>
 Process<M, S> Process<M, S>::spawn(const C &capture, F entry) {
     detail::check_entry<F>();
     using Second = typename detail::entry_traits<F>::second;
-    static_assert(std::is_same_v<Second, Mailbox<M, S>>,
-                  "Process<M, S>::spawn needs an entry whose second parameter is lunatic::Mailbox<M, S>");
+    static_assert(
+        std::is_same_v<Second, Mailbox<M, S>>,
+        "Process<M, S>::spawn needs an entry whose second parameter is lunatic::Mailbox<M, S>");
     return Process<M, S>(detail::spawn_mailbox<S>(capture, entry));
 }
 
@@ -210,7 +219,8 @@ Process<M, S> Process<M, S>::spawn_link_tag(Tag tag, const C &capture, F entry) 
     detail::check_entry<F>();
     using Second = typename detail::entry_traits<F>::second;
     static_assert(std::is_same_v<Second, Mailbox<M, S>>,
-                  "Process<M, S>::spawn_link needs an entry whose second parameter is lunatic::Mailbox<M, S>");
+                  "Process<M, S>::spawn_link needs an entry whose second parameter is "
+                  "lunatic::Mailbox<M, S>");
     return Process<M, S>(detail::spawn_mailbox<S>(capture, entry, {true, tag}));
 }
 
@@ -236,7 +246,8 @@ auto spawn_kind(const C &capture, F entry, LinkRequest link) {
         return spawn_protocol<P, S>(capture, entry, link);
     } else {
         static_assert(is_mailbox<Second>::value,
-                      "the entry's second parameter must be a lunatic::Mailbox<M, S> or a lunatic::Protocol<P, S>");
+                      "the entry's second parameter must be a lunatic::Mailbox<M, S> or a "
+                      "lunatic::Protocol<P, S>");
     }
 }
 }  // namespace detail

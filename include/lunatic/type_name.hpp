@@ -41,7 +41,9 @@ std::string type_name();
 namespace detail {
 
 template <class T>
-concept SelfNamed = requires { { lunatic_type_name(static_cast<const T *>(nullptr)) }; };
+concept SelfNamed = requires {
+    {lunatic_type_name(static_cast<const T *>(nullptr))};
+};
 
 template <class... Ts>
 std::string type_list() {
@@ -53,9 +55,9 @@ std::string type_list() {
 template <class T>
 struct TypeName;
 
-#define LUNATIC_PP_SIMPLE_NAME(T, text) \
-    template <>                          \
-    struct TypeName<T> {                 \
+#define LUNATIC_PP_SIMPLE_NAME(T, text)           \
+    template <>                                   \
+    struct TypeName<T> {                          \
         static std::string get() { return text; } \
     };
 LUNATIC_PP_SIMPLE_NAME(bool, "bool")
@@ -67,14 +69,14 @@ LUNATIC_PP_SIMPLE_NAME(std::monostate, "()")
 #undef LUNATIC_PP_SIMPLE_NAME
 
 template <class T>
-    requires(std::is_integral_v<T> && !std::is_same_v<T, bool> && !std::is_same_v<T, char32_t>)
-struct TypeName<T> {
+requires(std::is_integral_v<T> && !std::is_same_v<T, bool> &&
+         !std::is_same_v<T, char32_t>) struct TypeName<T> {
     static std::string get() {
         return std::string(std::is_signed_v<T> ? "i" : "u") + std::to_string(sizeof(T) * 8);
     }
 };
 template <class T>
-    requires std::is_enum_v<T>
+requires std::is_enum_v<T>
 struct TypeName<T> {
     static std::string get() { return "enum " + type_name<std::underlying_type_t<T>>(); }
 };
@@ -120,7 +122,9 @@ struct TypeName<std::variant<Ts...>> {
 };
 template <class M, class S>
 struct TypeName<Process<M, S>> {
-    static std::string get() { return "Process<" + type_name<M>() + ", " + std::string(S::name) + ">"; }
+    static std::string get() {
+        return "Process<" + type_name<M>() + ", " + std::string(S::name) + ">";
+    }
 };
 
 template <class T>
@@ -133,7 +137,8 @@ std::string struct_name() {
         ((out += (I ? ", " : "") + std::string(names[I]) + ": " +
                  type_name<std::remove_cvref_t<std::tuple_element_t<I, Fields>>>()),
          ...);
-    }(std::make_index_sequence<std::tuple_size_v<Fields>>());
+    }
+    (std::make_index_sequence<std::tuple_size_v<Fields>>());
     return out + "}";
 }
 
@@ -149,8 +154,9 @@ std::string type_name() {
     else if constexpr (Reflected<U>)
         return detail::struct_name<U>();
     else
-        static_assert(Reflected<U>, "no stable name for this type: declare its fields with LUNATIC_FIELDS "
-                                    "or name it with LUNATIC_TYPE_NAME");
+        static_assert(Reflected<U>,
+                      "no stable name for this type: declare its fields with LUNATIC_FIELDS "
+                      "or name it with LUNATIC_TYPE_NAME");
 }
 
 /// The type part of the registry key of a Process<M, S>.

@@ -70,9 +70,10 @@ int main(void) {
     int expected = ROUNDS * PROCESSES;
     /* Processes still queued at destroy never start: they are discarded, but
        their user pointers are freed all the same. */
-    printf("%d processes in flight: %d had started and all of them saw the kill (%d), "
-           "%d user pointers freed\n",
-           expected, atomic_load(&started), atomic_load(&killed_seen), atomic_load(&freed));
+    printf(
+        "%d processes in flight: %d had started and all of them saw the kill (%d), "
+        "%d user pointers freed\n",
+        expected, atomic_load(&started), atomic_load(&killed_seen), atomic_load(&freed));
     return atomic_load(&freed) == expected && atomic_load(&started) > 0 &&
                    atomic_load(&killed_seen) == atomic_load(&started)
                ? 0

@@ -44,7 +44,8 @@ int generation(const uint8_t *capture, size_t len, void *) {
     send_u64(g.root, 10 + g.depth, uint64_t(uint32_t(-over_rc)));
     if (g.depth < 3) {
         Generation next{g.root, g.depth + 1};
-        if (lunatic_spawn(generation, &next, sizeof next, nullptr, nullptr, nullptr) != LUNATIC_OK) return 2;
+        if (lunatic_spawn(generation, &next, sizeof next, nullptr, nullptr, nullptr) != LUNATIC_OK)
+            return 2;
     }
     return 0;
 }
@@ -52,7 +53,9 @@ int generation(const uint8_t *capture, size_t len, void *) {
 int sink_forever(const uint8_t *, size_t, void *) {
     lunatic_message *m = nullptr;
     // Never receives: the mailbox fills until the memory limit fails the process.
-    return lunatic_receive(nullptr, 0, 0, &m) == LUNATIC_EKILLED ? 0 : (lunatic_sleep(60'000'000'000) ? 0 : 1);
+    return lunatic_receive(nullptr, 0, 0, &m) == LUNATIC_EKILLED
+               ? 0
+               : (lunatic_sleep(60'000'000'000) ? 0 : 1);
 }
 
 int busy_yielder(const uint8_t *, size_t, void *) {
@@ -168,7 +171,8 @@ TEST_CASE("config: a mailbox over max_memory fails its process; a link partner l
     for (int i = 0; i < 1000; ++i)
         if (lunatic_send_bytes(sink, 0, kib.data(), kib.size()) != LUNATIC_OK) break;
     lunatic_message *m = nullptr;
-    REQUIRE(lunatic_receive_mask(LUNATIC_RECEIVE_LINK_DIED, nullptr, 0, kTimeout, &m) == LUNATIC_OK);
+    REQUIRE(lunatic_receive_mask(LUNATIC_RECEIVE_LINK_DIED, nullptr, 0, kTimeout, &m) ==
+            LUNATIC_OK);
     Msg signal(m);
     lunatic_pid who{};
     lunatic_exit_reason reason = LUNATIC_EXIT_NORMAL;
@@ -192,7 +196,8 @@ TEST_CASE("config: a busy loop that yields is stopped by its fuel") {
     REQUIRE(hog.id != 0);
     REQUIRE(lunatic_monitor(hog) == LUNATIC_OK);
     lunatic_message *m = nullptr;
-    REQUIRE(lunatic_receive_mask(LUNATIC_RECEIVE_PROCESS_DIED, nullptr, 0, kTimeout, &m) == LUNATIC_OK);
+    REQUIRE(lunatic_receive_mask(LUNATIC_RECEIVE_PROCESS_DIED, nullptr, 0, kTimeout, &m) ==
+            LUNATIC_OK);
     Msg signal(m);
     lunatic_exit_reason reason = LUNATIC_EXIT_NORMAL;
     REQUIRE(lunatic_message_signal(m, nullptr, &reason) == LUNATIC_OK);

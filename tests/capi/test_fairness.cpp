@@ -66,7 +66,8 @@ TEST_CASE("blocking: the call runs on a helper thread while the worker runs othe
     CHECK(result == 42);
     CHECK(ticks_before_result >= 3);  // ~19 ticks fit in 200 ms; a stalled worker gives 0
     int direct = 0, arg = 1;
-    CHECK(lunatic_blocking(sleep_200ms, &arg, &direct) == LUNATIC_OK);  // attached thread: runs here
+    CHECK(lunatic_blocking(sleep_200ms, &arg, &direct) ==
+          LUNATIC_OK);  // attached thread: runs here
     CHECK(direct == 2);
     CHECK(lunatic_blocking(nullptr, nullptr, nullptr) == LUNATIC_EINVAL);
 }
@@ -88,7 +89,8 @@ TEST_CASE("watchdog: a process holding a worker is named in a warning; the other
     CHECK(wait_dead(h));
     bool named = false;
     for (const auto &line : log.snapshot())
-        if (line.text.find("held worker") != std::string::npos && names_pid(line.text, h)) named = true;
+        if (line.text.find("held worker") != std::string::npos && names_pid(line.text, h))
+            named = true;
     CHECK(named);
     CHECK(lunatic_runtime_destroy(runtime) == LUNATIC_OK);
 }

@@ -293,3 +293,227 @@ TEST_CASE("version: run-time version matches the header") {
                          std::to_string(LUNATIC_VERSION_PATCH);
     CHECK(expect == LUNATIC_VERSION_STRING);
 }
+
+// ---------------------------------------------------------------------------
+// Bad input at every surface (issue 10): the functions not covered above, with
+// NULL, dead pids and calls from a thread that is not a process.
+
+namespace {
+
+/** A pid that was a process of rt and has ended. */
+lunatic_pid dead_pid() {
+    lunatic_pid pid = spawn(noop_entry);
+    REQUIRE(pid.id != 0);
+    REQUIRE(wait_dead(pid));
+    return pid;
+}
+
+}  // namespace
+
+TEST_CASE("misuse: every remaining function with NULL arguments") {
+    Runtime rt;
+    lunatic_message *m = nullptr;
+    REQUIRE(lunatic_message_new(1, 0, &m) == LUNATIC_OK);
+    Msg owned(m);
+    lunatic_pid pid{0, 0};
+    lunatic_exit_reason reason{};
+    void *value = nullptr;
+    static int key;
+
+    SUBCASE("runtime and option initializers") {
+        CHECK(lunatic_runtime_destroy(nullptr) == LUNATIC_OK);  // NULL-safe, as the *_free are
+        lunatic_runtime_options_init(nullptr);                  // no-ops, no crash
+        lunatic_spawn_options_init(nullptr);
+    }
+    SUBCASE("message readers") {
+        CHECK(lunatic_message_kind_of(nullptr) == LUNATIC_MESSAGE_DATA);
+        CHECK(lunatic_message_tag(nullptr) == 0);
+        CHECK(lunatic_message_data(nullptr) == nullptr);
+        CHECK(lunatic_message_size(nullptr) == 0);
+        CHECK(lunatic_message_signal(nullptr, &pid, &reason) == LUNATIC_EINVAL);
+        CHECK(lunatic_message_signal(owned.get(), &pid, &reason) == LUNATIC_EINVAL);  // data
+        lunatic_message_free(nullptr);
+        CHECK(lunatic_message_truncate(owned.get(), 1) == LUNATIC_EINVAL);  // beyond the size
+        CHECK(lunatic_message_size(owned.get()) == 0);
+    }
+    SUBCASE("receive_mask") {
+        CHECK(lunatic_receive_mask(LUNATIC_RECEIVE_ALL, nullptr, 0, 0, nullptr) == LUNATIC_EINVAL);
+        CHECK(lunatic_receive_mask(LUNATIC_RECEIVE_ALL, nullptr, 3, 0, &m) == LUNATIC_EINVAL);
+        CHECK(lunatic_receive_mask(0, nullptr, 0, 0, &m) == LUNATIC_EINVAL);  // asks for nothing
+        CHECK(lunatic_receive_mask(0x100, nullptr, 0, 0, &m) == LUNATIC_EINVAL);  // unknown bit
+        CHECK(recv({}, 0).rc == LUNATIC_ETIMEDOUT);
+    }
+    SUBCASE("blocking and process-local storage") {
+        CHECK(lunatic_blocking(nullptr, nullptr, nullptr) == LUNATIC_EINVAL);
+        CHECK(lunatic_process_local_get(&key, nullptr) == LUNATIC_EINVAL);
+        CHECK(lunatic_process_local_get(nullptr, &value) == LUNATIC_EINVAL);
+        CHECK(lunatic_process_local_set(nullptr, &key, nullptr) == LUNATIC_EINVAL);
+    }
+    SUBCASE("links, monitors, tags") {
+        CHECK(lunatic_tag_discard(0) == LUNATIC_EINVAL);
+        // With itself: accepted and harmless, as in Erlang (nothing arrives, nothing fails).
+        CHECK(lunatic_link(rt.self, 1) == LUNATIC_OK);
+        CHECK(lunatic_unlink(rt.self) == LUNATIC_OK);
+        CHECK(lunatic_monitor(rt.self) == LUNATIC_OK);
+        CHECK(lunatic_demonitor(rt.self) == LUNATIC_OK);
+        CHECK(lunatic_receive_mask(LUNATIC_RECEIVE_ALL, nullptr, 0, 0, &m) == LUNATIC_ETIMEDOUT);
+        CHECK(lunatic_process_alive(rt.self) == 1);
+        CHECK(lunatic_kill(lunatic_pid{0, 0}) == LUNATIC_ENOPROC);
+    }
+    SUBCASE("registry") {
+        CHECK(lunatic_register(nullptr, nullptr, rt.self) == LUNATIC_EINVAL);
+        CHECK(lunatic_unregister(nullptr, nullptr) == LUNATIC_EINVAL);
+        CHECK(lunatic_lookup(nullptr, nullptr, &pid) == LUNATIC_EINVAL);
+        CHECK(lunatic_lookup("capi_test.misuse.registry", nullptr, nullptr) == LUNATIC_EINVAL);
+        CHECK(lunatic_lookup("capi_test.misuse.registry", nullptr, &pid) == LUNATIC_ENOTFOUND);
+        CHECK(lunatic_unregister("capi_test.misuse.registry", nullptr) == LUNATIC_ENOTFOUND);
+    }
+    SUBCASE("timers") {
+        lunatic_timer timer{0, 0};
+        CHECK(lunatic_send_after(rt.self, nullptr, 0, &timer) == LUNATIC_EINVAL);
+        CHECK(lunatic_send_after(rt.self, owned.get(), -1, &timer) == LUNATIC_EINVAL);
+        int cancelled = -1;
+        CHECK(lunatic_timer_cancel(lunatic_timer{0, 0}, &cancelled) != LUNATIC_OK);
+        CHECK(lunatic_message_size(owned.get()) == 0);  // still ours after the failures
+    }
+    SUBCASE("configs") {
+        lunatic_config *config = nullptr;
+        uint64_t u = 0;
+        size_t size = 0;
+        int flag = 0;
+        CHECK(lunatic_config_new(nullptr) == LUNATIC_EINVAL);
+        lunatic_config_free(nullptr);
+        CHECK(lunatic_config_set_max_memory(nullptr, 1) == LUNATIC_EINVAL);
+        CHECK(lunatic_config_get_max_memory(nullptr, &u) == LUNATIC_EINVAL);
+        CHECK(lunatic_config_set_max_fuel(nullptr, 1) == LUNATIC_EINVAL);
+        CHECK(lunatic_config_get_max_fuel(nullptr, &u) == LUNATIC_EINVAL);
+        CHECK(lunatic_config_set_can_spawn_processes(nullptr, 1) == LUNATIC_EINVAL);
+        CHECK(lunatic_config_get_can_spawn_processes(nullptr, &flag) == LUNATIC_EINVAL);
+        CHECK(lunatic_config_set_can_create_configs(nullptr, 1) == LUNATIC_EINVAL);
+        CHECK(lunatic_config_get_can_create_configs(nullptr, &flag) == LUNATIC_EINVAL);
+        CHECK(lunatic_config_set_stack_size(nullptr, 1) == LUNATIC_EINVAL);
+        CHECK(lunatic_config_get_stack_size(nullptr, &size) == LUNATIC_EINVAL);
+        CHECK(lunatic_config_set_guard_page(nullptr, 1) == LUNATIC_EINVAL);
+        CHECK(lunatic_config_get_guard_page(nullptr, &flag) == LUNATIC_EINVAL);
+        REQUIRE(lunatic_config_new(&config) == LUNATIC_OK);
+        CHECK(lunatic_config_get_max_memory(config, nullptr) == LUNATIC_EINVAL);
+        CHECK(lunatic_config_get_max_fuel(config, nullptr) == LUNATIC_EINVAL);
+        CHECK(lunatic_config_get_can_spawn_processes(config, nullptr) == LUNATIC_EINVAL);
+        CHECK(lunatic_config_get_can_create_configs(config, nullptr) == LUNATIC_EINVAL);
+        CHECK(lunatic_config_get_stack_size(config, nullptr) == LUNATIC_EINVAL);
+        CHECK(lunatic_config_get_guard_page(config, nullptr) == LUNATIC_EINVAL);
+        lunatic_config_free(config);
+    }
+    CHECK(lunatic_runtime_process_count(rt.rt) == 1);
+}
+
+TEST_CASE("misuse: dead pids in links, monitors, kill, registry and timers") {
+    Runtime rt;
+    const lunatic_pid dead = dead_pid();
+    const lunatic_pid never{rt.self.node, rt.self.id + 1000000};
+
+    SUBCASE("kill") {
+        CHECK(lunatic_kill(dead) == LUNATIC_ENOPROC);
+        CHECK(lunatic_kill(never) == LUNATIC_ENOPROC);
+        CHECK(lunatic_process_alive(dead) == 0);
+    }
+    SUBCASE("monitor: one PROCESS_DIED with reason NOPROC, demonitor is fine") {
+        REQUIRE(lunatic_monitor(dead) == LUNATIC_OK);
+        lunatic_message *m = nullptr;
+        REQUIRE(lunatic_receive_mask(LUNATIC_RECEIVE_PROCESS_DIED, nullptr, 0, kTimeout, &m) ==
+                LUNATIC_OK);
+        Msg got(m);
+        lunatic_pid who{0, 0};
+        lunatic_exit_reason reason{};
+        CHECK(lunatic_message_signal(m, &who, &reason) == LUNATIC_OK);
+        CHECK(who == dead);
+        CHECK(reason == LUNATIC_EXIT_NOPROC);
+        CHECK(lunatic_demonitor(dead) == LUNATIC_OK);
+        CHECK(lunatic_demonitor_tag(never, 5) == LUNATIC_OK);
+        CHECK(lunatic_receive_mask(LUNATIC_RECEIVE_ALL, nullptr, 0, 0, &m) == LUNATIC_ETIMEDOUT);
+    }
+    SUBCASE("link while trapping: one LINK_DIED with reason NOPROC; unlink is fine") {
+        REQUIRE(lunatic_trap_links(1) == LUNATIC_OK);
+        REQUIRE(lunatic_link(never, 9) == LUNATIC_OK);
+        lunatic_message *m = nullptr;
+        REQUIRE(lunatic_receive_mask(LUNATIC_RECEIVE_LINK_DIED, nullptr, 0, kTimeout, &m) ==
+                LUNATIC_OK);
+        Msg got(m);
+        lunatic_pid who{0, 0};
+        lunatic_exit_reason reason{};
+        CHECK(lunatic_message_signal(m, &who, &reason) == LUNATIC_OK);
+        CHECK(who == never);
+        CHECK(reason == LUNATIC_EXIT_NOPROC);
+        CHECK(lunatic_message_tag(m) == 9);
+        CHECK(lunatic_unlink(never) == LUNATIC_OK);
+        CHECK(lunatic_unlink(dead) == LUNATIC_OK);
+        CHECK(lunatic_trap_links(0) == LUNATIC_OK);
+    }
+    SUBCASE("register a dead pid: refused, nothing registered") {
+        CHECK(lunatic_register("capi_test.misuse.dead", nullptr, dead) == LUNATIC_ENOPROC);
+        lunatic_pid found{0, 0};
+        CHECK(lunatic_lookup("capi_test.misuse.dead", nullptr, &found) == LUNATIC_ENOTFOUND);
+    }
+    SUBCASE("send_after to a dead pid: the message is dropped or refused, never delivered") {
+        lunatic_message *m = nullptr;
+        REQUIRE(lunatic_message_new(3, 0, &m) == LUNATIC_OK);
+        lunatic_timer timer{0, 0};
+        int rc = lunatic_send_after(dead, m, 0, &timer);
+        if (rc != LUNATIC_OK) {
+            CHECK(rc == LUNATIC_ENOPROC);
+            lunatic_message_free(m);
+        }
+        CHECK(recv({3}, 50 * kMs).rc == LUNATIC_ETIMEDOUT);
+    }
+    CHECK(lunatic_process_alive(rt.self) == 1);  // none of it harmed the caller
+}
+
+TEST_CASE(
+    "misuse: links, monitors, kill, registry, timers, locals from a thread that is not attached") {
+    Runtime rt(2, false);
+    lunatic_pid target{lunatic_runtime_node_id(rt.rt), 1};
+    static int key;
+    struct Codes {
+        int link = 1, unlink = 1, trap = 1, monitor = 1, demonitor = 1, monitor_tag = 1,
+            discard = 1, kill = 1, reg = 1, send_after = 1, local_get = 1, local_set = 1,
+            blocking = 1, receive_mask = 1;
+    } c;
+    on_unattached_thread([&] {
+        c.link = lunatic_link(target, 1);
+        c.unlink = lunatic_unlink(target);
+        c.trap = lunatic_trap_links(1);
+        c.monitor = lunatic_monitor(target);
+        c.demonitor = lunatic_demonitor(target);
+        c.monitor_tag = lunatic_monitor_tag(target, 7);
+        c.discard = lunatic_tag_discard(7);
+        c.kill = lunatic_kill(target);
+        c.reg = lunatic_register("capi_test.misuse.unattached", nullptr, target);
+        lunatic_message *m = nullptr;
+        if (lunatic_message_new(1, 0, &m) == LUNATIC_OK) {
+            lunatic_timer timer{0, 0};
+            c.send_after = lunatic_send_after(target, m, 0, &timer);
+            if (c.send_after != LUNATIC_OK) lunatic_message_free(m);
+        }
+        void *value = nullptr;
+        c.local_get = lunatic_process_local_get(&key, &value);
+        c.local_set = lunatic_process_local_set(&key, &key, nullptr);
+        int result = 0;
+        c.blocking = lunatic_blocking([](void *) { return 0; }, nullptr, &result);
+        lunatic_message *out = nullptr;
+        c.receive_mask = lunatic_receive_mask(LUNATIC_RECEIVE_ALL, nullptr, 0, 0, &out);
+    });
+    CHECK(c.link == LUNATIC_ESTATE);
+    CHECK(c.unlink == LUNATIC_ESTATE);
+    CHECK(c.trap == LUNATIC_ESTATE);
+    CHECK(c.monitor == LUNATIC_ESTATE);
+    CHECK(c.demonitor == LUNATIC_ESTATE);
+    CHECK(c.monitor_tag == LUNATIC_ESTATE);
+    CHECK(c.discard == LUNATIC_ESTATE);
+    CHECK(c.kill == LUNATIC_ESTATE);
+    CHECK(c.reg == LUNATIC_ESTATE);
+    CHECK(c.send_after == LUNATIC_ESTATE);
+    CHECK(c.local_get == LUNATIC_ESTATE);
+    CHECK(c.local_set == LUNATIC_ESTATE);
+    CHECK(c.blocking == LUNATIC_ESTATE);
+    CHECK(c.receive_mask == LUNATIC_ESTATE);
+}

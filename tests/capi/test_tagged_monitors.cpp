@@ -174,3 +174,22 @@ TEST_CASE("tag_discard: a reply that comes after the requester gave up never sho
     CHECK(recv({}, 50 * kMs).rc == LUNATIC_ETIMEDOUT);
     CHECK(recv_signal(LUNATIC_RECEIVE_SIGNALS, 50 * kMs).rc == LUNATIC_ETIMEDOUT);
 }
+
+TEST_CASE("tag_discard: the last 4,096 abandoned tags are remembered, older ones forgotten") {
+    Runtime rt;
+    const lunatic_tag first = 0x1000000;
+    for (lunatic_tag t = first; t < first + 5000; ++t)
+        REQUIRE(lunatic_tag_discard(t) == LUNATIC_OK);
+    REQUIRE(lunatic_tag_discard(first + 4999) == LUNATIC_OK);  // again: still one entry
+    REQUIRE(send_u64(rt.self, first, 1) == LUNATIC_OK);        // evicted: queued as usual
+    REQUIRE(send_u64(rt.self, first + 903, 2) == LUNATIC_OK);  // the newest 4,096 are
+    REQUIRE(send_u64(rt.self, first + 904, 3) == LUNATIC_OK);  // first+904 .. first+4999
+    REQUIRE(send_u64(rt.self, first + 4999, 4) == LUNATIC_OK);
+    CHECK(mailbox_size() == 2);
+    Received a = recv({}, 100 * kMs);
+    REQUIRE(a.rc == LUNATIC_OK);
+    CHECK(msg_u64(a.msg.get()) == 1);
+    Received b = recv({}, 100 * kMs);
+    REQUIRE(b.rc == LUNATIC_OK);
+    CHECK(msg_u64(b.msg.get()) == 2);
+}

@@ -5,8 +5,8 @@
 
 #include <chrono>
 #include <stdexcept>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -17,33 +17,36 @@ TEST_CASE("ProcessConfig: setters, getters and a new config granting nothing") {
     CHECK_FALSE(config.can_spawn_processes());
     CHECK_FALSE(config.can_create_configs());
     CHECK(config.max_memory() == 0);
-    config.set_max_memory(1 << 20).set_max_fuel(250ms).set_can_spawn_processes(true).set_stack_size(32768);
+    config.set_max_memory(1 << 20).set_max_fuel(250ms).set_can_spawn_processes(true).set_stack_size(
+        32768);
     CHECK(config.max_memory() == (1 << 20));
     CHECK(config.max_fuel() == 250ms);
     CHECK(config.can_spawn_processes());
     CHECK(config.stack_size() == 32768);
 }
 
-TEST_CASE("ProcessConfig: a child without permissions gets PermissionError on spawn and on new configs") {
+TEST_CASE(
+    "ProcessConfig: a child without permissions gets PermissionError on spawn and on new configs") {
     lunatic::Runtime runtime({.workers = 2});
     lunatic::Mailbox<std::string> mailbox;
     lunatic::ProcessConfig none;
-    lunatic::spawn_config(none, mailbox.this_process(), [](lunatic::Process<std::string> parent, lunatic::Mailbox<int>) {
-        std::string result;
-        try {
-            lunatic::spawn(0, [](int, lunatic::Mailbox<int>) {});
-            result += "spawned ";
-        } catch (const lunatic::PermissionError &) {
-            result += "spawn denied ";
-        }
-        try {
-            lunatic::ProcessConfig c;
-            result += "config made";
-        } catch (const lunatic::PermissionError &) {
-            result += "config denied";
-        }
-        parent.send(result);
-    });
+    lunatic::spawn_config(none, mailbox.this_process(),
+                          [](lunatic::Process<std::string> parent, lunatic::Mailbox<int>) {
+                              std::string result;
+                              try {
+                                  lunatic::spawn(0, [](int, lunatic::Mailbox<int>) {});
+                                  result += "spawned ";
+                              } catch (const lunatic::PermissionError &) {
+                                  result += "spawn denied ";
+                              }
+                              try {
+                                  lunatic::ProcessConfig c;
+                                  result += "config made";
+                              } catch (const lunatic::PermissionError &) {
+                                  result += "config denied";
+                              }
+                              parent.send(result);
+                          });
     auto r = mailbox.receive_timeout(5s);
     REQUIRE(r.is_message());
     CHECK(*r == "spawn denied config denied");
@@ -80,22 +83,23 @@ TEST_CASE("ProcessConfig: inherited by children and grandchildren") {
     lunatic::ProcessConfig config;
     config.set_can_spawn_processes(true).set_max_memory(1 << 20);
     // Each generation tries a config of its own: inherited, the config forbids it.
-    lunatic::spawn_config(config, std::make_pair(mailbox.this_process(), 3),
-                          +[](std::pair<lunatic::Process<std::string>, int> arg, lunatic::Mailbox<int>) {
-                              struct Generation {
-                                  static void run(std::pair<lunatic::Process<std::string>, int> a,
-                                                  lunatic::Mailbox<int>) {
-                                      try {
-                                          lunatic::ProcessConfig c;
-                                          a.first.send("config made");
-                                      } catch (const lunatic::PermissionError &) {
-                                          a.first.send("denied at " + std::to_string(a.second));
-                                      }
-                                      if (a.second > 1) lunatic::spawn(std::make_pair(a.first, a.second - 1), &run);
-                                  }
-                              };
-                              Generation::run(arg, lunatic::Mailbox<int>());
-                          });
+    lunatic::spawn_config(
+        config, std::make_pair(mailbox.this_process(), 3),
+        +[](std::pair<lunatic::Process<std::string>, int> arg, lunatic::Mailbox<int>) {
+            struct Generation {
+                static void run(std::pair<lunatic::Process<std::string>, int> a,
+                                lunatic::Mailbox<int>) {
+                    try {
+                        lunatic::ProcessConfig c;
+                        a.first.send("config made");
+                    } catch (const lunatic::PermissionError &) {
+                        a.first.send("denied at " + std::to_string(a.second));
+                    }
+                    if (a.second > 1) lunatic::spawn(std::make_pair(a.first, a.second - 1), &run);
+                }
+            };
+            Generation::run(arg, lunatic::Mailbox<int>());
+        });
     std::vector<std::string> seen;
     for (int i = 0; i < 3; ++i) {
         auto r = mailbox.receive_timeout(5s);
@@ -142,7 +146,9 @@ TEST_CASE("lunatic::blocking returns the result, rethrows, and leaves the worker
         parent.tag_send(lunatic::Tag(1), rethrown ? v : -1);
     });
     // Meanwhile the only worker runs this one: it answers before the blocking call is done.
-    lunatic::spawn(self, [](lunatic::Process<int> parent, lunatic::Mailbox<int>) { parent.tag_send(lunatic::Tag(2), 2); });
+    lunatic::spawn(self, [](lunatic::Process<int> parent, lunatic::Mailbox<int>) {
+        parent.tag_send(lunatic::Tag(2), 2);
+    });
     auto first = mailbox.tag_receive_timeout({lunatic::Tag(1), lunatic::Tag(2)}, 5s);
     REQUIRE(first.is_message());
     CHECK(first.tag() == lunatic::Tag(2));

@@ -43,7 +43,8 @@ TEST_CASE("an exception escaping an entry fails the process with its what()") {
     CHECK(mailbox.receive_timeout(5s).is_message());
 }
 
-TEST_CASE("a killed process unwinds: its destructors run and ordinary catch blocks do not stop it") {
+TEST_CASE(
+    "a killed process unwinds: its destructors run and ordinary catch blocks do not stop it") {
     static std::atomic<int> destructors{0};
     static std::atomic<int> swallowed{0};
     static std::atomic<int> waiting{0};

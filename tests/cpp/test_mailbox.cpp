@@ -90,32 +90,35 @@ TEST_CASE("a payload that is not an M is reported, not dropped, and nothing else
     CHECK(ints.receive_timeout(1s).is_deserialization_failed());
 }
 
-TEST_CASE("timed receives: a short wait after long ones times out on time, a long one after short ones waits") {
+TEST_CASE(
+    "timed receives: a short wait after long ones times out on time, a long one after short ones "
+    "waits") {
     lunatic::Runtime runtime({.workers = 1});
     lunatic::Mailbox<int> results;
     // Runs in a fiber (timers of fibers live in the workers).
-    lunatic::spawn(results.this_process(), [](lunatic::Process<int> report, lunatic::Mailbox<int> m) {
-        auto self = m.this_process();
-        int ok = 0;
-        // Many long timed receives that get their message at once...
-        for (int i = 0; i < 1000; ++i) {
-            self.send(i);
-            auto r = m.receive_timeout(std::chrono::seconds(30));
-            ok += r.is_message() && *r == i;
-        }
-        // ...then a short one must still time out on time, not after 30 s.
-        auto start = std::chrono::steady_clock::now();
-        bool timed_out = m.receive_timeout(20ms).is_timed_out();
-        bool on_time = std::chrono::steady_clock::now() - start < std::chrono::seconds(10);
-        // A short timed receive satisfied at once, then a long one whose message
-        // comes after the short one's deadline: it must wait for the message.
-        self.send(1);
-        m.receive_timeout(10ms);
-        self.send_after(2, 100ms);
-        auto late = m.receive_timeout(std::chrono::seconds(10));
-        bool waited = late.is_message() && *late == 2;
-        report.send(ok == 1000 && timed_out && on_time && waited ? 1 : 0);
-    });
+    lunatic::spawn(
+        results.this_process(), [](lunatic::Process<int> report, lunatic::Mailbox<int> m) {
+            auto self = m.this_process();
+            int ok = 0;
+            // Many long timed receives that get their message at once...
+            for (int i = 0; i < 1000; ++i) {
+                self.send(i);
+                auto r = m.receive_timeout(std::chrono::seconds(30));
+                ok += r.is_message() && *r == i;
+            }
+            // ...then a short one must still time out on time, not after 30 s.
+            auto start = std::chrono::steady_clock::now();
+            bool timed_out = m.receive_timeout(20ms).is_timed_out();
+            bool on_time = std::chrono::steady_clock::now() - start < std::chrono::seconds(10);
+            // A short timed receive satisfied at once, then a long one whose message
+            // comes after the short one's deadline: it must wait for the message.
+            self.send(1);
+            m.receive_timeout(10ms);
+            self.send_after(2, 100ms);
+            auto late = m.receive_timeout(std::chrono::seconds(10));
+            bool waited = late.is_message() && *late == 2;
+            report.send(ok == 1000 && timed_out && on_time && waited ? 1 : 0);
+        });
     auto r = results.receive_timeout(std::chrono::seconds(20));
     REQUIRE(r.is_message());
     CHECK(*r == 1);

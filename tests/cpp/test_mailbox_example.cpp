@@ -13,11 +13,12 @@ std::atomic<int> checks_passed{0};
 TEST_CASE("lunatic's mailbox example, from lunatic::main") {
     checks_passed = 0;
     int code = lunatic::main([](lunatic::Mailbox<int> parent_mailbox) {
-        auto child = lunatic::Process<int>::spawn(1, [](int capture, lunatic::Mailbox<int> mailbox) {
-            if (capture == 1) ++checks_passed;
-            if (mailbox.receive() == 2) ++checks_passed;
-            ++checks_passed;
-        });
+        auto child =
+            lunatic::Process<int>::spawn(1, [](int capture, lunatic::Mailbox<int> mailbox) {
+                if (capture == 1) ++checks_passed;
+                if (mailbox.receive() == 2) ++checks_passed;
+                ++checks_passed;
+            });
         child.send(2);
         // Wait until the child is done: it exits, so a send to it starts failing.
         using namespace std::chrono_literals;
@@ -36,11 +37,12 @@ TEST_CASE("lunatic::main returns the root's result and stops the runtime with th
         ~Guard() { child_unwound = true; }
     };
     int code = lunatic::main([](lunatic::Mailbox<std::string> mailbox) {
-        lunatic::spawn(mailbox.this_process(), [](lunatic::Process<std::string> root, lunatic::Mailbox<int> m) {
-            Guard guard;
-            root.send("started");
-            m.receive();  // never comes: the runtime stops and this throws Killed
-        });
+        lunatic::spawn(mailbox.this_process(),
+                       [](lunatic::Process<std::string> root, lunatic::Mailbox<int> m) {
+                           Guard guard;
+                           root.send("started");
+                           m.receive();  // never comes: the runtime stops and this throws Killed
+                       });
         if (mailbox.receive() != "started") return 1;
         return 42;
     });

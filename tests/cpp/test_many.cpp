@@ -17,12 +17,12 @@ TEST_CASE("100,000 typed processes each answer one message") {
     std::vector<lunatic::Process<uint64_t>> children;
     children.reserve(kProcesses);
     for (uint64_t i = 0; i < kProcesses; ++i) {
-        children.push_back(lunatic::spawn(std::make_pair(self, i),
-                                          [](std::pair<lunatic::Process<uint64_t>, uint64_t> arg,
-                                             lunatic::Mailbox<uint64_t> m) {
-                                              uint64_t x = m.receive();
-                                              arg.first.send(x * 2 + arg.second);
-                                          }));
+        children.push_back(lunatic::spawn(
+            std::make_pair(self, i),
+            [](std::pair<lunatic::Process<uint64_t>, uint64_t> arg, lunatic::Mailbox<uint64_t> m) {
+                uint64_t x = m.receive();
+                arg.first.send(x * 2 + arg.second);
+            }));
     }
     for (uint64_t i = 0; i < kProcesses; ++i) REQUIRE(children[i].send(i));
     uint64_t sum = 0;

@@ -41,8 +41,10 @@ TEST_CASE("a handle decodes back to the same process in the child") {
     lunatic::Runtime runtime({.workers = 2});
     lunatic::Mailbox<lunatic::Process<int>> mailbox;
     // The capture carries the parent's handle; the child sends its own handle back.
-    lunatic::spawn(mailbox.this_process(), [](lunatic::Process<lunatic::Process<int>> parent,
-                                              lunatic::Mailbox<int> m) { parent.send(m.this_process()); });
+    lunatic::spawn(mailbox.this_process(),
+                   [](lunatic::Process<lunatic::Process<int>> parent, lunatic::Mailbox<int> m) {
+                       parent.send(m.this_process());
+                   });
     auto child = mailbox.receive_timeout(5s);
     REQUIRE(child.is_message());
     CHECK(child->node_id() == runtime.node_id());
@@ -52,8 +54,9 @@ TEST_CASE("a handle decodes back to the same process in the child") {
 TEST_CASE("send and tag_send report a finished process instead of throwing") {
     lunatic::Runtime runtime({.workers = 1});
     lunatic::Mailbox<int> mailbox;
-    auto child = lunatic::spawn(mailbox.this_process(),
-                                [](lunatic::Process<int> parent, lunatic::Mailbox<int>) { parent.send(1); });
+    auto child =
+        lunatic::spawn(mailbox.this_process(),
+                       [](lunatic::Process<int> parent, lunatic::Mailbox<int>) { parent.send(1); });
     REQUIRE(mailbox.receive_timeout(5s).is_message());
     bool delivered = true;
     for (int i = 0; i < 1000 && delivered; ++i) {

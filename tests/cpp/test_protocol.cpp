@@ -39,7 +39,8 @@ struct Death {
     std::string text;
 };
 
-/// Waits up to 5 s for the next ProcessDied signal (or LinkDied, by mask); data messages stay queued.
+/// Waits up to 5 s for the next ProcessDied signal (or LinkDied, by mask); data messages stay
+/// queued.
 Death wait_died(uint32_t mask = LUNATIC_RECEIVE_PROCESS_DIED) {
     Death death;
     lunatic_message *m = nullptr;
@@ -49,7 +50,8 @@ Death wait_died(uint32_t mask = LUNATIC_RECEIVE_PROCESS_DIED) {
     lunatic_exit_reason reason{};
     lunatic_message_signal(m, &pid, &reason);
     death = {true, pid.id, static_cast<lunatic::ExitReason>(reason),
-             std::string(reinterpret_cast<const char *>(lunatic_message_data(m)), lunatic_message_size(m))};
+             std::string(reinterpret_cast<const char *>(lunatic_message_data(m)),
+                         lunatic_message_size(m))};
     lunatic_message_free(m);
     return death;
 }
@@ -62,7 +64,9 @@ bool ended_normally() {
 /// The tag of the reports children send outside their sessions.
 constexpr lunatic::Tag report(9);
 
-bool contains(const std::string &text, const std::string &part) { return text.find(part) != std::string::npos; }
+bool contains(const std::string &text, const std::string &part) {
+    return text.find(part) != std::string::npos;
+}
 
 // ---- the issue's example
 
@@ -84,13 +88,14 @@ static_assert(std::is_same_v<CalcClient, Rec<Choose<Send<int, Send<int, Recv<int
 // A Rec is unfolded where it is reached: one turn of the loop leads back to the same type.
 static_assert(std::is_same_v<Protocol<CalcServer>::state_type,
                              Offer<Recv<int, Recv<int, Send<int, CalcServer>>>,
-                                   Recv<int, Recv<int, Send<int, CalcServer>>>, Recv<int, Send<int, CalcServer>>,
-                                   Send<int, End>>>);
+                                   Recv<int, Recv<int, Send<int, CalcServer>>>,
+                                   Recv<int, Send<int, CalcServer>>, Send<int, End>>>);
 // Loop refers to the innermost Rec, Var<1> to the one around it.
 using Nested = Rec<Send<int, Rec<Offer<Recv<int, Loop>, Recv<int, lunatic::Var<1>>, End>>>>;
 using Inner = Rec<Offer<Recv<int, Loop>, Recv<int, Nested>, End>>;  // Nested after its Send
 static_assert(std::is_same_v<Protocol<Nested>::state_type, Send<int, Inner>>);
-static_assert(std::is_same_v<Protocol<Inner>::state_type, Offer<Recv<int, Inner>, Recv<int, Nested>, End>>);
+static_assert(
+    std::is_same_v<Protocol<Inner>::state_type, Offer<Recv<int, Inner>, Recv<int, Nested>, End>>);
 static_assert(!std::is_copy_constructible_v<Protocol<AddProtocol>>);
 static_assert(!std::is_copy_assignable_v<Protocol<AddProtocol>>);
 static_assert(std::is_nothrow_move_constructible_v<Protocol<AddProtocol>>);
@@ -98,23 +103,24 @@ static_assert(std::is_nothrow_move_constructible_v<Protocol<AddProtocol>>);
 void calc_server(int, Protocol<CalcServer> p) {
     int operations = 0;
     for (;;) {
-        bool more = std::move(p).offer(lunatic::overloaded{
-            [&](Protocol<Recv<int, Recv<int, Send<int, CalcServer>>>> add) {
-                // (add and multiply have the same type: told apart by index below)
-                auto [p1, a] = std::move(add).receive();
-                auto [p2, b] = std::move(p1).receive();
-                p = std::move(p2).send(a + b);
-                return true;
-            },
-            [&](Protocol<Recv<int, Send<int, CalcServer>>> negate) {
-                auto [p1, a] = std::move(negate).receive();
-                p = std::move(p1).send(-a);
-                return true;
-            },
-            [&](Protocol<Send<int, End>> quit) {
-                std::move(quit).send(operations);
-                return false;
-            }});
+        bool more = std::move(p).offer(
+            lunatic::overloaded{[&](Protocol<Recv<int, Recv<int, Send<int, CalcServer>>>> add) {
+                                    // (add and multiply have the same type: told apart by index
+                                    // below)
+                                    auto [p1, a] = std::move(add).receive();
+                                    auto [p2, b] = std::move(p1).receive();
+                                    p = std::move(p2).send(a + b);
+                                    return true;
+                                },
+                                [&](Protocol<Recv<int, Send<int, CalcServer>>> negate) {
+                                    auto [p1, a] = std::move(negate).receive();
+                                    p = std::move(p1).send(-a);
+                                    return true;
+                                },
+                                [&](Protocol<Send<int, End>> quit) {
+                                    std::move(quit).send(operations);
+                                    return false;
+                                }});
         if (!more) return;
         ++operations;
     }
@@ -154,7 +160,8 @@ struct Op {
 };
 
 /// Runs ops against a calculator session and quits; returns the results and the server's count.
-std::pair<std::vector<int>, int> run_calculator(Protocol<CalcClient> client, const std::vector<Op> &ops) {
+std::pair<std::vector<int>, int> run_calculator(Protocol<CalcClient> client,
+                                                const std::vector<Op> &ops) {
     std::vector<int> results;
     for (const Op &op : ops) {
         std::optional<lunatic::Received<Protocol<CalcClient>, int>> r;
@@ -193,11 +200,14 @@ TEST_CASE("protocol: the issue's example gives 5, and the child ends normally") 
     CHECK(ended_normally());
 }
 
-TEST_CASE("protocol: spawn, spawn_link and spawn_link_tag give the dual end; both ends share one fresh tag") {
+TEST_CASE(
+    "protocol: spawn, spawn_link and spawn_link_tag give the dual end; both ends share one fresh "
+    "tag") {
     lunatic::Runtime runtime(quiet);
     lunatic::Mailbox<int> mailbox;
     mailbox.catch_link_failure();
-    using Child = Send<int64_t, Send<uint64_t, End>>;  // the child reports its tag and its peer's id
+    using Child =
+        Send<int64_t, Send<uint64_t, End>>;  // the child reports its tag and its peer's id
     auto entry = [](int, Protocol<Child> p) {
         int64_t tag = p.tag().id();
         uint64_t peer = p.peer().id();
@@ -208,7 +218,8 @@ TEST_CASE("protocol: spawn, spawn_link and spawn_link_tag give the dual end; bot
     auto b = lunatic::spawn_link(0, entry);
     auto c = lunatic::spawn_link_tag(link_tag, 0, entry);
     static_assert(std::is_same_v<decltype(a), Protocol<Recv<int64_t, Recv<uint64_t, End>>>>);
-    static_assert(std::is_same_v<decltype(b), decltype(a)> && std::is_same_v<decltype(c), decltype(a)>);
+    static_assert(std::is_same_v<decltype(b), decltype(a)> &&
+                  std::is_same_v<decltype(c), decltype(a)>);
     CHECK(a.tag() != b.tag());
     CHECK(b.tag() != c.tag());
     uint64_t me = mailbox.this_process().id();
@@ -225,7 +236,9 @@ TEST_CASE("protocol: spawn, spawn_link and spawn_link_tag give the dual end; bot
     CHECK(mailbox.receive_timeout(30ms).is_timed_out());  // no LinkDied: every child ended normally
 }
 
-TEST_CASE("protocol: a calculator session loops until the client chooses quit (visitor and index servers)") {
+TEST_CASE(
+    "protocol: a calculator session loops until the client chooses quit (visitor and index "
+    "servers)") {
     lunatic::Runtime runtime(quiet);
     lunatic::Mailbox<int> mailbox;
     const std::vector<Op> ops = {{0, 2, 3}, {1, 4, 5}, {2, 7, 0}, {0, -10, 4}, {1, 6, 7}};
@@ -255,7 +268,9 @@ TEST_CASE("protocol: a calculator session loops until the client chooses quit (v
     CHECK(zero == 0);
 }
 
-TEST_CASE("protocol: a two-way Choose with select_left / select_right and an Offer handled as a variant") {
+TEST_CASE(
+    "protocol: a two-way Choose with select_left / select_right and an Offer handled as a "
+    "variant") {
     lunatic::Runtime runtime(quiet);
     lunatic::Mailbox<int> mailbox;
     // The child (server) offers: left = echo a string back upper-cased, right = end.
@@ -272,7 +287,9 @@ TEST_CASE("protocol: a two-way Choose with select_left / select_right and an Off
             }
         }
     });
-    static_assert(std::is_same_v<decltype(client), Protocol<Rec<Choose<Send<std::string, Recv<std::string, Loop>>, End>>>>);
+    static_assert(
+        std::is_same_v<decltype(client),
+                       Protocol<Rec<Choose<Send<std::string, Recv<std::string, Loop>>, End>>>>);
     mailbox.monitor(client.peer());
     auto r = std::move(client).select_left().send("hello").receive_timeout(5s);
     REQUIRE(r.has_value());
@@ -285,7 +302,8 @@ TEST_CASE("protocol: a two-way Choose with select_left / select_right and an Off
     CHECK(ended_normally());
 }
 
-TEST_CASE("protocol: unrelated messages interleave with two sessions between the same two processes") {
+TEST_CASE(
+    "protocol: unrelated messages interleave with two sessions between the same two processes") {
     lunatic::Runtime runtime(quiet);
     lunatic::Mailbox<int> mailbox;
     // Session A is spawned; through it the parent hands over the tag of session B.
@@ -296,23 +314,26 @@ TEST_CASE("protocol: unrelated messages interleave with two sessions between the
     auto a = lunatic::spawn(0, [](int, Protocol<A> a) {
         lunatic::Mailbox<int> own;
         lunatic::Process<int> parent(a.peer().raw());
-        auto [a1, b_tag] = std::move(a).receive();  // skips the untagged 100 and the Tag(7) 200 queued before
+        auto [a1, b_tag] =
+            std::move(a).receive();  // skips the untagged 100 and the Tag(7) 200 queued before
         auto b = Protocol<B>::from_process(parent, lunatic::Tag(b_tag));
         auto b1 = std::move(b).send(11);
-        parent.send(999);                           // unrelated, between the sessions' messages
+        parent.send(999);  // unrelated, between the sessions' messages
         auto a2 = std::move(a1).send(22);
         auto [b2, received] = std::move(b1).receive();  // 33
         int reply = received;  // (a structured binding cannot be captured by clang 14's lambdas)
         // What the parent sent outside the sessions is all still here, in order.
         auto untagged = own.try_receive();
         auto tagged = own.tag_receive_timeout({lunatic::Tag(7)}, 1s);
-        int unrelated = (untagged.is_message() ? *untagged : -1000) + (tagged.is_message() ? *tagged : -1000);
+        int unrelated =
+            (untagged.is_message() ? *untagged : -1000) + (tagged.is_message() ? *tagged : -1000);
         // Before choosing, the parent sends an untagged 1: were offer() to take
         // untagged messages (lunatic-rs did), it would read it as "branch 1".
         std::move(a2).offer(lunatic::overloaded{
             [&](Protocol<Send<int, End>> left) {
                 auto late = own.try_receive();  // the untagged 1, still queued
-                std::move(left).send(reply + unrelated + (late.is_message() ? 1000 * *late : -100000));
+                std::move(left).send(reply + unrelated +
+                                     (late.is_message() ? 1000 * *late : -100000));
             },
             [](Protocol<End>) {}});
     });
@@ -355,7 +376,8 @@ TEST_CASE("protocol: many sessions with one peer at once, answered in reverse or
         auto [p1, ids] = std::move(p).receive();
         std::vector<Protocol<Recv<int, End>>> waiting;
         for (std::size_t i = 0; i < ids.size(); ++i)
-            waiting.push_back(Protocol<Ask>::from_process(parent, lunatic::Tag(ids[i])).send(static_cast<int>(i)));
+            waiting.push_back(Protocol<Ask>::from_process(parent, lunatic::Tag(ids[i]))
+                                  .send(static_cast<int>(i)));
         int sum = 0;
         for (std::size_t i = 0; i < waiting.size(); ++i) {
             auto [end, value] = std::move(waiting[i]).receive();
@@ -382,7 +404,8 @@ TEST_CASE("protocol: many sessions with one peer at once, answered in reverse or
     CHECK(sum->value == n);
 }
 
-TEST_CASE("protocol: dropping a protocol before End fails the process; a linked parent is told why") {
+TEST_CASE(
+    "protocol: dropping a protocol before End fails the process; a linked parent is told why") {
     lunatic::Runtime runtime(quiet);
     lunatic::Mailbox<int> mailbox;
     mailbox.catch_link_failure();
@@ -407,9 +430,8 @@ TEST_CASE("protocol: dropping a protocol before End fails the process; a linked 
     CHECK_FALSE(nothing.has_value());
     // An entry that takes its protocol as Protocol&& and leaves it unfinished: the
     // protocol is dropped when the entry returns, with the same result.
-    auto by_ref = lunatic::spawn_link(0, [](int, Protocol<Recv<int, Send<int, End>>> &&protocol) {
-        (void)protocol;
-    });
+    auto by_ref = lunatic::spawn_link(
+        0, [](int, Protocol<Recv<int, Send<int, End>>> &&protocol) { (void)protocol; });
     auto died2 = mailbox.receive_timeout(5s);
     REQUIRE(died2.is_link_died());
     CHECK(died2.pid().id == by_ref.peer().id());
@@ -426,23 +448,26 @@ TEST_CASE("protocol: dropping a protocol before End fails the process; a linked 
     CHECK(r->value == 12);
 }
 
-TEST_CASE("protocol: a discarded result is a drop too; later protocol operations of that process throw") {
+TEST_CASE(
+    "protocol: a discarded result is a drop too; later protocol operations of that process throw") {
     lunatic::Runtime runtime(quiet);
     lunatic::Mailbox<std::string> mailbox;
     using Child = Send<int, Send<int, End>>;
     mailbox.catch_link_failure();  // linked: the child may end before a monitor could be set
-    auto p = lunatic::spawn_link(mailbox.this_process(), [](lunatic::Process<std::string> parent, Protocol<Child> protocol) {
-        // A second session with the parent whose result is thrown away at once.
-        auto extra = Protocol<Send<int, Recv<int, End>>>::from_process(parent, lunatic::Tag::fresh());
-        std::move(extra).send(5);  // the Recv<int, End> it returns is dropped at the ';'
-        try {
-            std::move(protocol).send(1);
-            parent.tag_send(report, "not thrown");
-        } catch (const lunatic::ProtocolError &e) {
-            parent.tag_send(report, std::string("caught: ") + e.what());
-        }
-        // Returning normally does not undo it: the process fails with the drop's message.
-    });
+    auto p = lunatic::spawn_link(
+        mailbox.this_process(), [](lunatic::Process<std::string> parent, Protocol<Child> protocol) {
+            // A second session with the parent whose result is thrown away at once.
+            auto extra =
+                Protocol<Send<int, Recv<int, End>>>::from_process(parent, lunatic::Tag::fresh());
+            std::move(extra).send(5);  // the Recv<int, End> it returns is dropped at the ';'
+            try {
+                std::move(protocol).send(1);
+                parent.tag_send(report, "not thrown");
+            } catch (const lunatic::ProtocolError &e) {
+                parent.tag_send(report, std::string("caught: ") + e.what());
+            }
+            // Returning normally does not undo it: the process fails with the drop's message.
+        });
     Death died = wait_died(LUNATIC_RECEIVE_LINK_DIED);
     REQUIRE(died.received);
     CHECK(died.id == p.peer().id());
@@ -455,11 +480,14 @@ TEST_CASE("protocol: a discarded result is a drop too; later protocol operations
     CHECK_FALSE(std::move(p).receive_timeout(20ms).has_value());
 }
 
-TEST_CASE("protocol: use after consume throws; an exception keeps its own message; a send to a gone peer throws") {
+TEST_CASE(
+    "protocol: use after consume throws; an exception keeps its own message; a send to a gone peer "
+    "throws") {
     lunatic::Runtime runtime(quiet);
     lunatic::Mailbox<std::string> mailbox;
     // Use after consume (moved from) is a runtime error (C++ cannot forbid it at compile time).
-    auto p = lunatic::spawn(mailbox.this_process(), [](lunatic::Process<std::string> parent, Protocol<Send<int, End>> protocol) {
+    auto p = lunatic::spawn(mailbox.this_process(), [](lunatic::Process<std::string> parent,
+                                                       Protocol<Send<int, End>> protocol) {
         Protocol<Send<int, End>> moved = std::move(protocol);
         try {
             std::move(protocol).send(1);
@@ -494,14 +522,17 @@ TEST_CASE("protocol: use after consume throws; an exception keeps its own messag
     CHECK_FALSE(std::move(waiting).receive_timeout(20ms).has_value());
 
     // Sending to a peer that is gone.
-    auto gone = lunatic::spawn(0, [](int, Protocol<Recv<int, End>>) { throw std::runtime_error("bye"); });
+    auto gone =
+        lunatic::spawn(0, [](int, Protocol<Recv<int, End>>) { throw std::runtime_error("bye"); });
     signals.monitor(gone.peer());
     REQUIRE(wait_died().received);
     CHECK_THROWS_AS(std::move(gone).send(1), lunatic::NoProcessError);
     CHECK_FALSE(gone.holds_session());
 }
 
-TEST_CASE("protocol: a message of the wrong type on the session fails the receiver with a clear message") {
+TEST_CASE(
+    "protocol: a message of the wrong type on the session fails the receiver with a clear "
+    "message") {
     lunatic::Runtime runtime(quiet);
     lunatic::Mailbox<int> mailbox;
     mailbox.catch_link_failure();
@@ -509,12 +540,14 @@ TEST_CASE("protocol: a message of the wrong type on the session fails the receiv
         auto [end, text] = std::move(protocol).receive();
         (void)text;
     });
-    // Bypass the types: an int64 on the session's tag (8 bytes; a Bincode string needs 8 + its length).
+    // Bypass the types: an int64 on the session's tag (8 bytes; a Bincode string needs 8 + its
+    // length).
     lunatic::Process<int64_t>(p.peer().raw()).tag_send(p.tag(), int64_t{5});
     auto died = mailbox.receive_timeout(5s);
     REQUIRE(died.is_link_died());
     CHECK(died.reason() == lunatic::ExitReason::failed);
-    CHECK(contains(died.reason_text(), "the message received at Recv<std::string, End> is not a std::string"));
+    CHECK(contains(died.reason_text(),
+                   "the message received at Recv<std::string, End> is not a std::string"));
     CHECK_THROWS_AS(std::move(p).send("late"), lunatic::NoProcessError);
 }
 
@@ -576,38 +609,44 @@ struct Order {
 LUNATIC_FIELDS(Order, item, quantity, notes)
 
 // The shop (child) receives orders until the customer pays, then sends a receipt.
-using Shop = Rec<Offer<Recv<Order, Send<bool, Loop>>,             // order: accepted?
-                       Recv<double, Send<std::string, End>>>>;    // pay: receipt
+using Shop = Rec<Offer<Recv<Order, Send<bool, Loop>>,           // order: accepted?
+                       Recv<double, Send<std::string, End>>>>;  // pay: receipt
 }  // namespace
 
 TEST_CASE("protocol: Protocol<P, Json> with a struct, strings and a Json capture") {
     lunatic::Runtime runtime(quiet);
     lunatic::Mailbox<int> mailbox;
-    auto customer = lunatic::spawn(std::string("corner shop"), [](std::string name, Protocol<Shop, lunatic::Json> p) {
-        int items = 0;
-        for (;;) {
-            auto branch = std::move(p).offer();
-            if (branch.index() == 0) {
-                auto [p1, order] = std::move(std::get<0>(branch)).receive();
-                bool ok = order.quantity > 0 && order.notes.size() <= 1;
-                if (ok) items += order.quantity;
-                p = std::move(p1).send(ok);
-            } else {
-                auto [p1, paid] = std::move(std::get<1>(branch)).receive();
-                std::move(p1).send(name + ": " + std::to_string(items) + " items, paid " + std::to_string(int(paid)));
-                return;
+    auto customer = lunatic::spawn(
+        std::string("corner shop"), [](std::string name, Protocol<Shop, lunatic::Json> p) {
+            int items = 0;
+            for (;;) {
+                auto branch = std::move(p).offer();
+                if (branch.index() == 0) {
+                    auto [p1, order] = std::move(std::get<0>(branch)).receive();
+                    bool ok = order.quantity > 0 && order.notes.size() <= 1;
+                    if (ok) items += order.quantity;
+                    p = std::move(p1).send(ok);
+                } else {
+                    auto [p1, paid] = std::move(std::get<1>(branch)).receive();
+                    std::move(p1).send(name + ": " + std::to_string(items) + " items, paid " +
+                                       std::to_string(int(paid)));
+                    return;
+                }
             }
-        }
-    });
+        });
     static_assert(std::is_same_v<decltype(customer), Protocol<Dual<Shop>, lunatic::Json>>);
     mailbox.monitor(customer.peer());
-    auto r1 = std::move(customer).select_left().send(Order{"tea", 2, {"green"}}).receive_timeout(5s);
+    auto r1 =
+        std::move(customer).select_left().send(Order{"tea", 2, {"green"}}).receive_timeout(5s);
     REQUIRE(r1.has_value());
     CHECK(r1->value);
     auto r2 = std::move(r1->protocol).select_left().send(Order{"cake", 0, {}}).receive_timeout(5s);
     REQUIRE(r2.has_value());
     CHECK_FALSE(r2->value);
-    auto r3 = std::move(r2->protocol).select_left().send({"jam", 3, {}}).receive_timeout(5s);  // braces: an Order
+    auto r3 = std::move(r2->protocol)
+                  .select_left()
+                  .send({"jam", 3, {}})
+                  .receive_timeout(5s);  // braces: an Order
     REQUIRE(r3.has_value());
     CHECK(r3->value);
     auto receipt = std::move(r3->protocol).select_right().send(12.5).receive_timeout(5s);
@@ -619,13 +658,14 @@ TEST_CASE("protocol: Protocol<P, Json> with a struct, strings and a Json capture
 TEST_CASE("protocol: Protocol<P, MessagePack>, the capture a tuple") {
     lunatic::Runtime runtime(quiet);
     using Sum = Recv<std::vector<int64_t>, Send<std::pair<int64_t, std::string>, End>>;
-    auto p = lunatic::spawn(std::make_tuple(std::string("sum"), int64_t{1000}),
-                            [](std::tuple<std::string, int64_t> capture, Protocol<Sum, lunatic::MessagePack> protocol) {
-                                auto [next, values] = std::move(protocol).receive();
-                                int64_t total = std::get<1>(capture);
-                                for (int64_t v : values) total += v;
-                                std::move(next).send({total, std::get<0>(capture)});
-                            });
+    auto p = lunatic::spawn(
+        std::make_tuple(std::string("sum"), int64_t{1000}),
+        [](std::tuple<std::string, int64_t> capture, Protocol<Sum, lunatic::MessagePack> protocol) {
+            auto [next, values] = std::move(protocol).receive();
+            int64_t total = std::get<1>(capture);
+            for (int64_t v : values) total += v;
+            std::move(next).send({total, std::get<0>(capture)});
+        });
     static_assert(std::is_same_v<decltype(p), Protocol<Dual<Sum>, lunatic::MessagePack>>);
     auto r = std::move(p).send({1, 2, 3, int64_t{1} << 40}).receive_timeout(5s);
     REQUIRE(r.has_value());
@@ -634,17 +674,22 @@ TEST_CASE("protocol: Protocol<P, MessagePack>, the capture a tuple") {
 }
 
 TEST_CASE("protocol: the capture's wire form and the state names") {
-    // ProtocolCapture{process: {node_id, id}, tag, capture}: Bincode 16 + 8 bytes, then the capture.
+    // ProtocolCapture{process: {node_id, id}, tag, capture}: Bincode 16 + 8 bytes, then the
+    // capture.
     lunatic::ProtocolCapture<int32_t> capture{lunatic::Process<std::monostate>(1, 2), 3, 4};
     CHECK(lunatic::Bincode::encoded_size(capture) == 28);
-    lunatic_message *m = lunatic::detail::encode_message<lunatic::Json>(lunatic::Tag::none(), capture);
-    std::string json(reinterpret_cast<const char *>(lunatic_message_data(m)), lunatic_message_size(m));
+    lunatic_message *m =
+        lunatic::detail::encode_message<lunatic::Json>(lunatic::Tag::none(), capture);
+    std::string json(reinterpret_cast<const char *>(lunatic_message_data(m)),
+                     lunatic_message_size(m));
     lunatic_message_free(m);
     CHECK(json == R"({"process":{"node_id":1,"id":2},"tag":3,"capture":4})");
 
     CHECK(Protocol<AddProtocol>::state_name() == "Recv<int, Recv<int, Send<int, End>>>");
-    CHECK(Protocol<Dual<CalcServer>>::state_name() ==
-          "Rec<Choose<Send<int, Send<int, Recv<int, Loop>>>, Send<int, Send<int, Recv<int, Loop>>>, "
-          "Send<int, Recv<int, Loop>>, Recv<int, End>>>");
-    CHECK(Protocol<Send<std::vector<std::string>, End>>::state_name() == "Send<std::vector<std::string>, End>");
+    CHECK(
+        Protocol<Dual<CalcServer>>::state_name() ==
+        "Rec<Choose<Send<int, Send<int, Recv<int, Loop>>>, Send<int, Send<int, Recv<int, Loop>>>, "
+        "Send<int, Recv<int, Loop>>, Recv<int, End>>>");
+    CHECK(Protocol<Send<std::vector<std::string>, End>>::state_name() ==
+          "Send<std::vector<std::string>, End>");
 }

@@ -36,9 +36,8 @@ TEST_CASE("a linked child that fails reaches a parent catching link failures as 
     lunatic::Mailbox<int> mailbox;
     mailbox.catch_link_failure();
     lunatic::Tag tag = lunatic::Tag::fresh();
-    auto child = lunatic::spawn_link_tag(tag, 0, [](int, lunatic::Mailbox<int>) {
-        throw std::runtime_error("child gave up");
-    });
+    auto child = lunatic::spawn_link_tag(
+        tag, 0, [](int, lunatic::Mailbox<int>) { throw std::runtime_error("child gave up"); });
     auto r = mailbox.receive_timeout(5s);
     REQUIRE(r.is_link_died());
     CHECK(r.tag() == tag);
@@ -57,7 +56,8 @@ TEST_CASE("without catching, a link failure kills the linked process, which unwi
     auto middle = lunatic::spawn(self, [](lunatic::Process<int> parent, lunatic::Mailbox<int> m) {
         CountsUnwinding guard;
         m.receive();  // go: the parent monitors us by now
-        lunatic::spawn_link(0, [](int, lunatic::Mailbox<int>) { throw std::runtime_error("boom"); });
+        lunatic::spawn_link(0,
+                            [](int, lunatic::Mailbox<int>) { throw std::runtime_error("boom"); });
         parent.send(1);
         m.receive();  // killed here through the link
     });
@@ -77,8 +77,10 @@ TEST_CASE("a normal exit does not propagate through a link") {
     lunatic::Runtime runtime({.workers = 2});
     lunatic::Mailbox<int> mailbox;
     mailbox.catch_link_failure();
-    auto child = lunatic::spawn_link(0, [](int, lunatic::Mailbox<int>) {});
+    // The child waits for "go": monitored after it had ended, it would be NOPROC (seen under ASan).
+    auto child = lunatic::spawn_link(0, [](int, lunatic::Mailbox<int> m) { m.receive(); });
     mailbox.monitor(child);
+    child.send(0);
     auto r = mailbox.receive_timeout(5s);
     REQUIRE(r.is_process_died());
     CHECK(r.reason() == lunatic::ExitReason::normal);

@@ -772,6 +772,16 @@ TEST_CASE("malformed Bincode") {
             DeserializationError);
         CHECK(decode<Bincode, std::vector<std::monostate>>(hex("e8 03 00 00 00 00 00 00")).size() ==
               1000);
+        // One budget per decoded value: nested sequences cannot multiply it (found by
+        // tests/fuzz: 32 vectors of 2^24 took a second and 512 MiB of address space).
+        Bytes nested = hex("02 00 00 00 00 00 00 00") + hex("00 00 00 01 00 00 00 00") +
+                       hex("00 00 00 01 00 00 00 00");
+        CHECK_THROWS_AS((decode<Bincode, std::vector<std::vector<std::monostate>>>(nested)),
+                        DeserializationError);
+        CHECK(decode<Bincode, std::vector<std::vector<std::monostate>>>(
+                  hex("02 00 00 00 00 00 00 00") + hex("00 00 80 00 00 00 00 00") +
+                  hex("00 00 80 00 00 00 00 00"))
+                  .size() == 2);
     }
     SUBCASE("invalid UTF-8 in a string") {
         Bytes len2 = hex("02 00 00 00 00 00 00 00");

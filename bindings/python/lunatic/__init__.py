@@ -39,6 +39,7 @@ import os as _os
 import threading as _threading
 
 from . import _lunatic
+from ._config import ProcessConfig
 from ._errors import (
     DeserializationError,
     Error,
@@ -52,6 +53,8 @@ from ._errors import (
     PermissionError,
     ResourceError,
     SerializationError,
+    ServerDied,
+    StartFailed,
     TimeoutError,
 )
 from ._process import (
@@ -65,6 +68,7 @@ from ._process import (
     Tag,
     Timer,
     attached,
+    blocking,
     lookup,
     registry_type,
     sleep,
@@ -92,14 +96,18 @@ from ._protocol import (
     protocol_capture,
     spawn_protocol,
 )
+from ._request import DeferredResponse, ReplyTo, Request, request
 from ._serializers import Json, MessagePack, Pickle
+from ._server import AbstractProcess, ProcessRef, handle_deferred_request, handle_message, handle_request
+from ._supervisor import ChildSpec, Restart, Strategy, Supervisor, SupervisorRef, SupervisorSpec
 
 __version__ = _lunatic.version()
 
-from . import _errors, _process, _protocol
+from . import _config, _errors, _process, _protocol, _request, _server, _supervisor
 
 # The public names are those of the submodules (each keeps its own list), plus the serializers.
-__all__ = [*_process.__all__, *_protocol.__all__, "Pickle", "MessagePack", "Json", *_errors.__all__]
+__all__ = [*_process.__all__, *_config.__all__, *_request.__all__, *_server.__all__, *_supervisor.__all__,
+           *_protocol.__all__, "Pickle", "MessagePack", "Json", *_errors.__all__]
 
 
 def _env_int(name: str, default: int) -> int:

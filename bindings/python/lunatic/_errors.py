@@ -20,6 +20,8 @@ __all__ = [
     "ExistsError",
     "NameTakenError",
     "NoNodeError",
+    "ServerDied",
+    "StartFailed",
     "Killed",
 ]
 
@@ -85,8 +87,13 @@ class NotFoundError(Error):
     """No such name, e.g. no entry registered under it (``LUNATIC_ENOTFOUND``)."""
 
 
-class PermissionError(Error):
-    """Not permitted (``LUNATIC_EPERM``)."""
+class PermissionError(Error, builtins.PermissionError):
+    """Not permitted (``LUNATIC_EPERM``): e.g. a spawn without ``can_spawn_processes``, a
+    :class:`~lunatic.ProcessConfig` without ``can_create_configs``. Also a builtin
+    :class:`PermissionError`."""
+
+    def __init__(self, message: str = "not permitted", code: Optional[int] = None) -> None:
+        super().__init__(message, _lunatic.EPERM if code is None else code)
 
 
 class ResourceError(Error):
@@ -107,6 +114,32 @@ class NameTakenError(ExistsError):
 
 class NoNodeError(Error):
     """No such node (``LUNATIC_ENONODE``), e.g. a timer for a process of another node."""
+
+
+class ServerDied(NoProcessError):
+    """A request's server ended before it replied, or was gone already (``LUNATIC_ENOPROC``).
+
+    The requester monitors the server for the duration of the request, so
+    this comes at once instead of a hang. ``process`` is the server,
+    ``reason`` how it ended (a :class:`lunatic.ExitReason`) and ``text`` the
+    reason as text (``"failed: ValueError: boom"``, ``"noproc"``, ...).
+    """
+
+    def __init__(self, message: str = "the server ended before replying", code: Optional[int] = None,
+                 process=None, reason=None, text: str = "") -> None:
+        super().__init__(message, _lunatic.ENOPROC if code is None else code)
+        self.process = process
+        self.reason = reason
+        self.text = text
+
+
+class StartFailed(Error):
+    """A server (:class:`lunatic.AbstractProcess`) could not start: its ``init`` raised
+    (the message carries the exception's type and text) or it ended during ``init``.
+    The starter gets this instead of waiting for a server that will never answer."""
+
+    def __init__(self, message: str = "the server failed to start", code: Optional[int] = None) -> None:
+        super().__init__(message, _lunatic.ESTATE if code is None else code)
 
 
 class Killed(BaseException):

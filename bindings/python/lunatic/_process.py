@@ -11,6 +11,7 @@ import traceback
 from typing import Any, Callable, Iterable, Iterator, NamedTuple, Optional, Tuple, Type, Union
 
 from . import _lunatic
+from ._config import ProcessConfig, _child_stacks, _set_config_stack
 from ._errors import DeserializationError, ExistsError, Killed, NameTakenError, NotAProcessError, TimeoutError
 from ._serializers import MessagePack, Pickle
 
@@ -34,6 +35,7 @@ __all__ = [
     "registry_type",
     "sleep",
     "yield_",
+    "blocking",
     "attached",
 ]
 
@@ -380,12 +382,14 @@ class LinkDied(Signal):
 class ProcessDied(Signal):
     """A monitored process ended, for any reason (``LUNATIC_MESSAGE_PROCESS_DIED``).
 
-    Fields as in :class:`LinkDied` (monitors carry no tag).
+    Fields as in :class:`LinkDied`; ``tag`` is the monitor's tag (0 for
+    :meth:`Mailbox.monitor`; requests monitor their server with their reply tag).
     """
 
     process: Process
     reason: ExitReason
     text: str
+    tag: int = 0
 
 
 def _exit_reason(value: int) -> Union[ExitReason, int]:
@@ -401,7 +405,7 @@ def _signal_from(r: tuple, serializer: Any) -> Signal:
     who = Process(r[3], r[4], serializer)
     if r[2] == _lunatic.MESSAGE_LINK_DIED:
         return LinkDied(r[1], who, _exit_reason(r[5]), text)
-    return ProcessDied(who, _exit_reason(r[5]), text)
+    return ProcessDied(who, _exit_reason(r[5]), text, r[1])
 
 
 _RECEIVE_DATA = _lunatic.RECEIVE_DATA
@@ -638,8 +642,9 @@ def _bootstrap(payload: bytes, spec: tuple) -> Union[None, int, str]:
 
     Returns None for a normal end, 1 when the process was killed, or the failure message.
     """
-    fn, serializer = spec
+    fn, serializer, config_stack = spec
     try:
+        _set_config_stack(config_stack)
         capture = serializer.decode(payload)
         fn(capture, Mailbox(serializer))
         return None
@@ -678,7 +683,8 @@ def _link_arg(link: bool, link_tag: Optional[Union[Tag, int]]) -> Optional[int]:
 
 def spawn(fn: Callable[[Any, Mailbox], Any], capture: Any = None, *, serializer: Any = Pickle,
           stack_size: Optional[int] = None, link: bool = False,
-          link_tag: Optional[Union[Tag, int]] = None, protocol: Any = None) -> Any:
+          link_tag: Optional[Union[Tag, int]] = None, protocol: Any = None,
+          config: Optional[ProcessConfig] = None) -> Any:
     """Spawns a process running ``fn(capture, mailbox)`` and returns its handle.
 
     ``capture`` is encoded with ``serializer`` here and decoded in the new
@@ -697,38 +703,50 @@ def spawn(fn: Callable[[Any, Mailbox], Any], capture: Any = None, *, serializer:
     ``protocol=P`` (a session type, see :class:`lunatic.Protocol`) runs
     ``fn(capture, protocol_end)`` instead, the child's end following ``P``,
     and returns the caller's end, following ``dual(P)`` (:func:`lunatic.spawn_protocol`).
+
+    ``config=`` (a :class:`lunatic.ProcessConfig`) sets the child's limits and
+    permissions (copied now); without one the child gets the caller's config.
+    The stack is ``stack_size``, else the config's ``stack_size`` (the given
+    or the inherited one), else 8 MiB. A caller without ``can_spawn_processes``
+    gets :class:`lunatic.PermissionError`; a stack over the config's
+    ``max_memory``, :class:`lunatic.ResourceError`.
     """
     if protocol is not None:
         from ._protocol import spawn_protocol
 
         return spawn_protocol(fn, capture, protocol, serializer=serializer, stack_size=stack_size,
-                              link=link, link_tag=link_tag)
+                              link=link, link_tag=link_tag, config=config)
     if not callable(fn):
         raise TypeError(f"spawn: {fn!r} is not callable")
     link_arg = _link_arg(link, link_tag)
+    stack_size, config_stack = _child_stacks(config, stack_size)
     payload = serializer.encode(capture)
-    node, id_ = _lunatic.spawn(_bootstrap, (fn, serializer), payload, stack_size, link_arg)
+    node, id_ = _lunatic.spawn(_bootstrap, (fn, serializer, config_stack), payload, stack_size, link_arg,
+                               None if config is None else config._config)
     return Process(node, id_, serializer)
 
 
 def spawn_link(fn: Callable[[Any, Mailbox], Any], capture: Any = None, tag: Optional[Union[Tag, int]] = None, *,
-               serializer: Any = Pickle, stack_size: Optional[int] = None, protocol: Any = None) -> Any:
+               serializer: Any = Pickle, stack_size: Optional[int] = None, protocol: Any = None,
+               config: Optional[ProcessConfig] = None) -> Any:
     """:func:`spawn`, linked to the caller before the new process runs (so a child
     that fails at once is still reported); the link carries ``tag`` (default 0),
     which the :class:`LinkDied` signals of this link show."""
     return spawn(fn, capture, serializer=serializer, stack_size=stack_size, link=True, link_tag=tag,
-                 protocol=protocol)
+                 protocol=protocol, config=config)
 
 
 def spawn_named(name: str, capture: Any = None, *, serializer: Any = MessagePack,
                 worker: Optional[int] = None, stack_size: int = 0, link: bool = False,
-                link_tag: Optional[Union[Tag, int]] = None, protocol: Any = None) -> Any:
+                link_tag: Optional[Union[Tag, int]] = None, protocol: Any = None,
+                config: Optional[ProcessConfig] = None) -> Any:
     """Spawns the C/C++ entry registered under ``name`` (``lunatic_entry_register``).
 
     ``capture`` is encoded with ``serializer`` (default :class:`~lunatic.MessagePack`);
     with ``serializer=None`` it must be ``bytes`` and is passed as is. The
     returned handle sends with ``serializer`` (:class:`~lunatic.Pickle` when it is None).
-    ``link``/``link_tag`` link it to the caller before it runs, as in :func:`spawn`.
+    ``link``/``link_tag`` link it to the caller before it runs, as in :func:`spawn`;
+    ``config`` sets its limits and permissions (else it inherits the caller's).
 
     ``protocol=P``: the entry's end of a session follows ``P`` (it decodes a C++
     ``lunatic::ProtocolCapture<C>`` holding ``capture`` and builds its end with
@@ -738,7 +756,9 @@ def spawn_named(name: str, capture: Any = None, *, serializer: Any = MessagePack
         from ._protocol import spawn_named_protocol
 
         return spawn_named_protocol(name, capture, protocol, serializer=serializer, worker=worker,
-                                    stack_size=stack_size, link=link, link_tag=link_tag)
+                                    stack_size=stack_size, link=link, link_tag=link_tag, config=config)
+    if config is not None and not isinstance(config, ProcessConfig):
+        raise TypeError(f"config is a lunatic.ProcessConfig, not {type(config).__name__}")
     link_arg = _link_arg(link, link_tag)
     if serializer is None:
         if not isinstance(capture, (bytes, bytearray, memoryview)):
@@ -747,7 +767,7 @@ def spawn_named(name: str, capture: Any = None, *, serializer: Any = MessagePack
     else:
         payload = serializer.encode(capture)
     node, id_ = _lunatic.spawn_named(name, payload, _lunatic.WORKER_ANY if worker is None else worker,
-                                     stack_size, link_arg)
+                                     stack_size, link_arg, None if config is None else config._config)
     return Process(node, id_, serializer if serializer is not None else Pickle)
 
 
@@ -782,6 +802,32 @@ def yield_() -> None:
     sleeps or yields keeps the others of its worker waiting and cannot be killed.
     """
     _lunatic.yield_()
+
+
+def blocking(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    """Runs ``fn(*args, **kwargs)`` on a helper thread of the runtime while the calling process
+    waits, and returns its result (or raises its exception here).
+
+    For calls that block the OS thread: file or socket I/O, ``time.sleep``, a C
+    library that waits, ``subprocess.run``. Without it such a call holds the
+    worker every Python process runs on, so they all wait; with it, the
+    process waits like in a receive (the GIL released, no worker held) and the
+    other processes run. ``fn`` runs with the GIL like any Python thread: code
+    that releases the GIL (I/O, ``time.sleep``, numpy) lets the processes run
+    meanwhile; pure-Python computation still takes turns with them for the GIL.
+
+    ``fn`` runs on one of the runtime's helper threads (up to 8; more calls
+    queue), each a plain thread that is no process, with a Python thread state
+    of its own: lunatic calls inside ``fn`` raise :class:`lunatic.NotAProcessError`
+    (return the results instead). C code that takes the GIL with
+    ``PyGILState_Ensure`` (ctypes callbacks, pybind11 callbacks), which
+    deadlocks inside a process, works there. The wait cannot be cut short: a
+    process killed meanwhile gets :class:`lunatic.Killed` at its first lunatic
+    call after ``fn`` returned, and the interpreter's exit waits for ``fn``
+    (``blocking`` then raises ``Killed``). From the main thread (or an attached
+    thread) ``fn`` simply runs in place.
+    """
+    return _lunatic.blocking(fn, args, kwargs or None)
 
 
 @contextlib.contextmanager

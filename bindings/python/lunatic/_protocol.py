@@ -615,12 +615,12 @@ class _ProtocolChild:
 
 def spawn_protocol(fn: Callable[[Any, Protocol], Any], capture: Any, protocol: State, *,
                    serializer: Any = Pickle, stack_size: Optional[int] = None, link: bool = False,
-                   link_tag: Optional[Union[Tag, int]] = None) -> Protocol:
+                   link_tag: Optional[Union[Tag, int]] = None, config: Any = None) -> Protocol:
     """Spawns a process running ``fn(capture, protocol_end)`` where the child's end follows
     ``protocol``; returns the caller's end, which follows ``dual(protocol)``.
 
     The session gets a fresh tag; every message is encoded with ``serializer``.
-    ``link``/``link_tag`` as in :func:`lunatic.spawn`.
+    ``link``/``link_tag`` and ``config`` as in :func:`lunatic.spawn`.
     """
     from ._process import spawn, this_process
 
@@ -632,7 +632,7 @@ def spawn_protocol(fn: Callable[[Any, Protocol], Any], capture: Any, protocol: S
     me = this_process(serializer)
     wire = protocol_capture(capture, tag, me, serializer)
     child = spawn(_ProtocolChild(fn, protocol, serializer), wire, serializer=serializer,
-                  stack_size=stack_size, link=link, link_tag=link_tag)
+                  stack_size=stack_size, link=link, link_tag=link_tag, config=config)
     return Protocol(child, tag, dual(protocol), serializer)
 
 

@@ -26,8 +26,11 @@
 //    C-recursive Python code (json, repr, pickle, C callbacks) runs on the
 //    fiber's stack. Pooled stacks are committed lazily, so this costs address
 //    space, not memory.
-//  * PyGILState_Ensure (and pybind11's gil_scoped_acquire) is never used:
-//    inside a fiber it would find another process's thread state and deadlock.
+//  * PyGILState_Ensure (and pybind11's gil_scoped_acquire) is never used in a
+//    fiber: there it would find another process's thread state and deadlock.
+//    blocking() runs its function on a helper thread of the runtime
+//    (lunatic_blocking), a plain OS thread that is no process, with a thread
+//    state of that thread's own (also its GILState one).
 //  * The main thread (attached to the runtime at import) waits in slices of
 //    50 ms and calls PyErr_CheckSignals between them, so Ctrl-C raises
 //    KeyboardInterrupt in a blocked receive or sleep.
@@ -309,7 +312,9 @@ int python_entry(const uint8_t *capture, size_t capture_len, void *user) {
 //   -> (payload: bytes, tag: int, kind: int, node: int, id: int, reason: int) | None on timeout
 // For a data message node/id are the sender and reason is 0; for a signal
 // (LINK_DIED, PROCESS_DIED) they are the process that ended and why, and the
-// payload is the reason's text. Tags filter data messages only (lunatic_receive_mask).
+// payload is the reason's text. Tags filter data messages only (lunatic_receive_mask), and
+// signals too with RECEIVE_SIGNAL_TAGS in mask (a request waits for its reply or its server's
+// death, monitored with the reply tag).
 PyObject *py_receive(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 2 && nargs != 3) {
         PyErr_Format(PyExc_TypeError, "receive() takes 2 or 3 arguments (%zd given)", nargs);
@@ -320,8 +325,10 @@ PyObject *py_receive(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs == 3) {
         uint64_t m;
         if (!to_u64(args[2], &m)) return nullptr;
-        if (m == 0 || (m & ~uint64_t(LUNATIC_RECEIVE_ALL)) != 0) {
-            PyErr_SetString(PyExc_ValueError, "receive: mask must be a non-empty set of RECEIVE_* bits");
+        if ((m & uint64_t(LUNATIC_RECEIVE_ALL)) == 0 ||
+            (m & ~uint64_t(LUNATIC_RECEIVE_ALL | LUNATIC_RECEIVE_SIGNAL_TAGS)) != 0) {
+            PyErr_SetString(PyExc_ValueError,
+                            "receive: mask must be a non-empty set of RECEIVE_* bits");
             return nullptr;
         }
         mask = static_cast<uint32_t>(m);
@@ -354,7 +361,8 @@ PyObject *py_receive(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
             PyErr_SetString(PyExc_ValueError, "tag_receive needs at least one tag");
             return nullptr;
         }
-        if (!(mask & LUNATIC_RECEIVE_DATA)) {  // tags filter data only: they would be ignored
+        if (!(mask &
+              (LUNATIC_RECEIVE_DATA | LUNATIC_RECEIVE_SIGNAL_TAGS))) {  // tags would be ignored
             PyErr_SetString(PyExc_ValueError, "receive: tags given without RECEIVE_DATA");
             return nullptr;
         }
@@ -400,11 +408,12 @@ PyObject *py_receive(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
     else
         lunatic_message_signal(m, &who, &reason);
     const uint8_t *data = lunatic_message_data(m);
-    PyObject *result = Py_BuildValue("(y#LiKKi)", reinterpret_cast<const char *>(data),
-                                     static_cast<Py_ssize_t>(lunatic_message_size(m)),
-                                     static_cast<long long>(lunatic_message_tag(m)),
-                                     static_cast<int>(kind), static_cast<unsigned long long>(who.node),
-                                     static_cast<unsigned long long>(who.id), static_cast<int>(reason));
+    PyObject *result =
+        Py_BuildValue("(y#LiKKi)", reinterpret_cast<const char *>(data),
+                      static_cast<Py_ssize_t>(lunatic_message_size(m)),
+                      static_cast<long long>(lunatic_message_tag(m)), static_cast<int>(kind),
+                      static_cast<unsigned long long>(who.node),
+                      static_cast<unsigned long long>(who.id), static_cast<int>(reason));
     lunatic_message_free(m);
     return result;
 }
@@ -455,6 +464,234 @@ PyObject *py_yield(PyObject *, PyObject *const *, Py_ssize_t nargs) {
     Py_RETURN_NONE;
 }
 
+// ------------------------------------------------------------------ configs
+// A lunatic_config lives in a PyCapsule (freed with it). Config calls never
+// switch fibers: the GIL stays held.
+
+constexpr const char *kConfigCapsule = "lunatic.config";
+
+void config_capsule_free(PyObject *capsule) {
+    lunatic_config_free(
+        static_cast<lunatic_config *>(PyCapsule_GetPointer(capsule, kConfigCapsule)));
+}
+
+lunatic_config *config_from(PyObject *o) {
+    auto *c = static_cast<lunatic_config *>(PyCapsule_GetPointer(o, kConfigCapsule));
+    if (!c && !PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "not a lunatic config");
+    return c;
+}
+
+// The fields of config_get / config_set, in the order of lunatic.h.
+enum ConfigField : int {
+    kMaxMemory = 0,
+    kMaxFuel = 1,
+    kCanSpawnProcesses = 2,
+    kCanCreateConfigs = 3,
+    kStackSize = 4,
+    kGuardPage = 5,
+};
+
+// config_new() -> capsule (LUNATIC_EPERM without can_create_configs).
+PyObject *py_config_new(PyObject *, PyObject *const *, Py_ssize_t nargs) {
+    if (!check_nargs("config_new", nargs, 0) || !runtime_ready()) return nullptr;
+    lunatic_config *c = nullptr;
+    int rc = lunatic_config_new(&c);
+    if (rc != LUNATIC_OK) return raise_status(rc);
+    PyObject *capsule = PyCapsule_New(c, kConfigCapsule, config_capsule_free);
+    if (!capsule) lunatic_config_free(c);
+    return capsule;
+}
+
+// config_get(config, field) -> int
+PyObject *py_config_get(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
+    if (!check_nargs("config_get", nargs, 2)) return nullptr;
+    lunatic_config *c = config_from(args[0]);
+    if (!c) return nullptr;
+    long field = PyLong_AsLong(args[1]);
+    if (field == -1 && PyErr_Occurred()) return nullptr;
+    int rc = LUNATIC_EINVAL;
+    uint64_t u = 0;
+    size_t size = 0;
+    int flag = 0;
+    switch (field) {
+    case kMaxMemory:
+        rc = lunatic_config_get_max_memory(c, &u);
+        break;
+    case kMaxFuel:
+        rc = lunatic_config_get_max_fuel(c, &u);
+        break;
+    case kCanSpawnProcesses:
+        rc = lunatic_config_get_can_spawn_processes(c, &flag);
+        break;
+    case kCanCreateConfigs:
+        rc = lunatic_config_get_can_create_configs(c, &flag);
+        break;
+    case kStackSize:
+        rc = lunatic_config_get_stack_size(c, &size);
+        u = size;
+        break;
+    case kGuardPage:
+        rc = lunatic_config_get_guard_page(c, &flag);
+        break;
+    default:
+        PyErr_Format(PyExc_ValueError, "config_get: no field %ld", field);
+        return nullptr;
+    }
+    if (rc != LUNATIC_OK) return raise_status(rc);
+    if (field == kCanSpawnProcesses || field == kCanCreateConfigs || field == kGuardPage)
+        return PyBool_FromLong(flag);
+    return PyLong_FromUnsignedLongLong(u);
+}
+
+// config_set(config, field, value: int) -> None
+PyObject *py_config_set(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
+    if (!check_nargs("config_set", nargs, 3)) return nullptr;
+    lunatic_config *c = config_from(args[0]);
+    if (!c) return nullptr;
+    long field = PyLong_AsLong(args[1]);
+    if (field == -1 && PyErr_Occurred()) return nullptr;
+    uint64_t v;
+    if (!to_u64(args[2], &v)) return nullptr;
+    int rc = LUNATIC_EINVAL;
+    switch (field) {
+    case kMaxMemory:
+        rc = lunatic_config_set_max_memory(c, v);
+        break;
+    case kMaxFuel:
+        rc = lunatic_config_set_max_fuel(c, v);
+        break;
+    case kCanSpawnProcesses:
+        rc = lunatic_config_set_can_spawn_processes(c, v != 0);
+        break;
+    case kCanCreateConfigs:
+        rc = lunatic_config_set_can_create_configs(c, v != 0);
+        break;
+    case kStackSize:
+        if (v > SIZE_MAX) {
+            PyErr_SetString(PyExc_OverflowError, "stack_size is too big");
+            return nullptr;
+        }
+        rc = lunatic_config_set_stack_size(c, static_cast<size_t>(v));
+        break;
+    case kGuardPage:
+        rc = lunatic_config_set_guard_page(c, v != 0);
+        break;
+    default:
+        PyErr_Format(PyExc_ValueError, "config_set: no field %ld", field);
+        return nullptr;
+    }
+    if (rc != LUNATIC_OK) return raise_status(rc);
+    Py_RETURN_NONE;
+}
+
+// The config argument of the spawns: None = the spawner's (inherited), else a config capsule.
+bool parse_config(PyObject *o, lunatic_spawn_options *options) {
+    if (o == Py_None) return true;
+    lunatic_config *c = config_from(o);
+    if (!c) return false;
+    options->config = c;  // copied by the spawn; the capsule stays alive in args meanwhile
+    return true;
+}
+
+// ------------------------------------------------------------------ blocking
+// blocking(fn, args: tuple, kwargs: dict | None) runs fn(*args, **kwargs) on a
+// helper thread of the runtime (lunatic_blocking) while the calling process
+// waits with the GIL released. A helper thread is a plain OS thread that is
+// no process: it gets one thread state of its own (made on its first call,
+// kept for the next ones, deleted when the helper thread ends with the
+// runtime), which is also that thread's GILState thread state, so C code in
+// fn that calls PyGILState_Ensure works there. From an attached thread (the
+// main thread), lunatic_blocking runs fn in place: it then takes the GIL
+// back with the caller's own thread state. The Python worker never runs fn:
+// a process waits in lunatic_blocking without the GIL.
+
+struct BlockingCall {
+    PyObject *fn;
+    PyObject *args;
+    PyObject *kwargs;             // may be NULL
+    PyThreadState *caller;        // the caller's thread state (released)
+    unsigned long caller_thread;  // the caller's OS thread
+    PyObject *result = nullptr;
+    PyObject *exc_type = nullptr, *exc_value = nullptr, *exc_tb = nullptr;
+};
+
+// The thread state of a helper thread; deleted when the thread ends (the runtime
+// is destroyed with the GIL released, so the destructor can take it).
+struct HelperThreadState {
+    PyThreadState *ts = nullptr;
+    ~HelperThreadState() {
+        if (!ts || g_forked) return;
+        PyEval_RestoreThread(ts);
+        PyThreadState_Clear(ts);
+        PyThreadState_DeleteCurrent();  // releases the GIL
+    }
+};
+thread_local HelperThreadState t_helper;
+
+int blocking_trampoline(void *arg) {
+    auto *call = static_cast<BlockingCall *>(arg);
+    PyThreadState *ts;
+    if (PyThread_get_thread_ident() == call->caller_thread) {
+        ts = call->caller;  // in place (an attached thread)
+    } else {
+        if (!t_helper.ts) t_helper.ts = PyThreadState_New(g_interp);  // needs no GIL
+        ts = t_helper.ts;
+        if (!ts) return -1;  // out of memory: the caller raises
+    }
+    PyEval_RestoreThread(ts);
+    call->result = PyObject_Call(call->fn, call->args, call->kwargs);
+    if (!call->result) PyErr_Fetch(&call->exc_type, &call->exc_value, &call->exc_tb);
+    PyEval_SaveThread();
+    return 0;
+}
+
+PyObject *py_blocking(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
+    if (!check_nargs("blocking", nargs, 3) || !runtime_ready()) return nullptr;
+    if (!PyCallable_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "blocking: fn is not callable");
+        return nullptr;
+    }
+    if (!PyTuple_Check(args[1]) || (args[2] != Py_None && !PyDict_Check(args[2]))) {
+        PyErr_SetString(PyExc_TypeError, "blocking(fn, args: tuple, kwargs: dict | None)");
+        return nullptr;
+    }
+    // args stays alive (the caller's frame holds it) while the GIL is released.
+    BlockingCall call{args[0], args[1], args[2] == Py_None ? nullptr : args[2], PyThreadState_Get(),
+                      PyThread_get_thread_ident()};
+    PyThreadState *ts = PyEval_SaveThread();
+    int fn_rc = 0;
+    int rc = lunatic_blocking(blocking_trampoline, &call, &fn_rc);
+    PyEval_RestoreThread(ts);
+    if (rc == LUNATIC_OK && !g_runtime) {
+        // The runtime was stopped (the interpreter exits) while fn ran: every process has
+        // been killed; this one unwinds now, as from any other runtime call.
+        Py_XDECREF(call.result);
+        Py_XDECREF(call.exc_type);
+        Py_XDECREF(call.exc_value);
+        Py_XDECREF(call.exc_tb);
+        return raise_message(LUNATIC_EKILLED, "blocking: the runtime stopped while fn ran");
+    }
+    if (rc == LUNATIC_OK && fn_rc != 0)
+        return raise_message(LUNATIC_ENOMEM, "blocking: cannot create a Python thread state");
+    if (rc != LUNATIC_OK) {
+        PyObject *result = raise_status(rc);
+        Py_XDECREF(call.result);  // not expected: a failed lunatic_blocking runs nothing
+        Py_XDECREF(call.exc_type);
+        Py_XDECREF(call.exc_value);
+        Py_XDECREF(call.exc_tb);
+        return result;
+    }
+    if (!call.result) {
+        if (!call.exc_type) {
+            PyErr_SetString(PyExc_SystemError, "blocking: fn failed without an exception");
+            return nullptr;
+        }
+        PyErr_Restore(call.exc_type, call.exc_value, call.exc_tb);  // steals the references
+        return nullptr;
+    }
+    return call.result;
+}
+
 bool parse_stack(PyObject *o, size_t *out) {
     if (o == Py_None) {
         *out = g_stack_size;
@@ -478,15 +715,18 @@ bool parse_link(PyObject *o, lunatic_spawn_options *options) {
 
 bool check_nargs_range(const char *name, Py_ssize_t nargs, Py_ssize_t low, Py_ssize_t high) {
     if (nargs >= low && nargs <= high) return true;
-    PyErr_Format(PyExc_TypeError, "%s() takes %zd to %zd arguments (%zd given)", name, low, high, nargs);
+    PyErr_Format(PyExc_TypeError, "%s() takes %zd to %zd arguments (%zd given)", name, low, high,
+                 nargs);
     return false;
 }
 
-// spawn(target, arg, payload: bytes, stack_size: int | None, link_tag: int | None = None) -> (node, id)
+// spawn(target, arg, payload: bytes, stack_size: int | None, link_tag: int | None = None,
+//       config: capsule | None = None) -> (node, id)
 // Starts a Python process running target(payload, arg), pinned to the Python worker;
-// with a link_tag, linked to the caller before it runs.
+// with a link_tag, linked to the caller before it runs; with a config, limited by it
+// (else it inherits the caller's).
 PyObject *py_spawn(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
-    if (!check_nargs_range("spawn", nargs, 4, 5) || !runtime_ready()) return nullptr;
+    if (!check_nargs_range("spawn", nargs, 4, 6) || !runtime_ready()) return nullptr;
     PyObject *target = args[0], *arg = args[1];
     if (!PyCallable_Check(target)) {
         PyErr_SetString(PyExc_TypeError, "spawn: target is not callable");
@@ -499,7 +739,8 @@ PyObject *py_spawn(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
     if (!parse_stack(args[3], &stack)) return nullptr;
     lunatic_spawn_options o;
     lunatic_spawn_options_init(&o);
-    if (nargs == 5 && !parse_link(args[4], &o)) return nullptr;
+    if (nargs >= 5 && !parse_link(args[4], &o)) return nullptr;
+    if (nargs >= 6 && !parse_config(args[5], &o)) return nullptr;
 
     auto *s = new (std::nothrow) PySpawn{target, arg};
     if (!s) return PyErr_NoMemory();
@@ -526,10 +767,10 @@ PyObject *py_spawn(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
                          static_cast<unsigned long long>(pid.id));
 }
 
-// spawn_named(name: str, payload: bytes, worker: int, stack_size: int, link_tag: int | None = None)
-//   -> (node, id)
+// spawn_named(name: str, payload: bytes, worker: int, stack_size: int, link_tag: int | None = None,
+//             config: capsule | None = None) -> (node, id)
 PyObject *py_spawn_named(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
-    if (!check_nargs_range("spawn_named", nargs, 4, 5) || !runtime_ready()) return nullptr;
+    if (!check_nargs_range("spawn_named", nargs, 4, 6) || !runtime_ready()) return nullptr;
     const char *name = PyUnicode_AsUTF8(args[0]);
     if (!name) return nullptr;
     char *data;
@@ -542,7 +783,8 @@ PyObject *py_spawn_named(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
     lunatic_spawn_options_init(&o);
     o.worker = static_cast<int32_t>(worker);
     o.stack_size = static_cast<size_t>(stack);
-    if (nargs == 5 && !parse_link(args[4], &o)) return nullptr;
+    if (nargs >= 5 && !parse_link(args[4], &o)) return nullptr;
+    if (nargs >= 6 && !parse_config(args[5], &o)) return nullptr;
     lunatic_pid pid{0, 0};
     std::string owned_name = name;  // the str stays alive too, but keep it simple
     PyThreadState *ts = PyEval_SaveThread();
@@ -642,6 +884,35 @@ PyObject *py_demonitor(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
     return py_pid_call<lunatic_demonitor>("demonitor", args, nargs);
 }
 
+// monitor_tag(node, id, tag) / demonitor_tag(node, id, tag) -> None: a monitor of its own,
+// whose ProcessDied carries tag (request/reply watches its server with the reply tag).
+template <int (*F)(lunatic_pid, lunatic_tag)>
+PyObject *py_pid_tag_call(const char *name, PyObject *const *args, Py_ssize_t nargs) {
+    if (!check_nargs(name, nargs, 3) || !runtime_ready()) return nullptr;
+    lunatic_pid pid;
+    int64_t tag;
+    if (!to_pid(args[0], args[1], &pid) || !to_i64(args[2], &tag)) return nullptr;
+    int rc = F(pid, tag);
+    if (rc != LUNATIC_OK) return raise_status(rc);
+    Py_RETURN_NONE;
+}
+PyObject *py_monitor_tag(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
+    return py_pid_tag_call<lunatic_monitor_tag>("monitor_tag", args, nargs);
+}
+PyObject *py_demonitor_tag(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
+    return py_pid_tag_call<lunatic_demonitor_tag>("demonitor_tag", args, nargs);
+}
+
+// tag_discard(tag) -> None: frees what is queued with tag and data messages with it arriving later.
+PyObject *py_tag_discard(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
+    if (!check_nargs("tag_discard", nargs, 1) || !runtime_ready()) return nullptr;
+    int64_t tag;
+    if (!to_i64(args[0], &tag)) return nullptr;
+    int rc = lunatic_tag_discard(tag);
+    if (rc != LUNATIC_OK) return raise_status(rc);
+    Py_RETURN_NONE;
+}
+
 // trap_links(enable: bool) -> None
 PyObject *py_trap_links(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
     if (!check_nargs("trap_links", nargs, 1) || !runtime_ready()) return nullptr;
@@ -738,7 +1009,7 @@ PyObject *py_send_after(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
     rc = lunatic_send_after(to, m, delay, &timer);
     if (rc != LUNATIC_OK) {
         PyObject *result = raise_status(rc);  // reads lunatic_errmsg() before the free
-        lunatic_message_free(m);  // a failed send_after leaves the message to us
+        lunatic_message_free(m);              // a failed send_after leaves the message to us
         return result;
     }
     return Py_BuildValue("(KK)", static_cast<unsigned long long>(timer.node),
@@ -885,7 +1156,8 @@ PyObject *py_json_double(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
 
 PyMethodDef g_methods[] = {
     {"receive", LUNATIC_FASTCALL(py_receive), METH_FASTCALL,
-     "receive(tags, timeout_ns, mask=RECEIVE_DATA) -> (payload, tag, kind, node, id, reason) | None\n\n"
+     "receive(tags, timeout_ns, mask=RECEIVE_DATA) -> (payload, tag, kind, node, id, reason) | "
+     "None\n\n"
      "Takes the oldest message (whose tag is in tags, unless tags is None) or signal (as mask "
      "asks; signals first); waits up to timeout_ns (-1 forever, 0 polls). Releases the GIL "
      "while it waits."},
@@ -894,24 +1166,42 @@ PyMethodDef g_methods[] = {
     {"yield_", LUNATIC_FASTCALL(py_yield), METH_FASTCALL,
      "yield_() -> None\n\nLets the other processes of this worker run. Releases the GIL."},
     {"spawn", LUNATIC_FASTCALL(py_spawn), METH_FASTCALL,
-     "spawn(target, arg, payload, stack_size, link_tag=None) -> (node, id)\n\n"
+     "spawn(target, arg, payload, stack_size, link_tag=None, config=None) -> (node, id)\n\n"
      "Starts a Python process running target(payload, arg) on the Python worker; with a "
-     "link_tag, linked to the caller before it runs."},
+     "link_tag, linked to the caller before it runs; with a config, limited by it."},
     {"spawn_named", LUNATIC_FASTCALL(py_spawn_named), METH_FASTCALL,
-     "spawn_named(name, payload, worker, stack_size, link_tag=None) -> (node, id)\n\n"
+     "spawn_named(name, payload, worker, stack_size, link_tag=None, config=None) -> (node, id)\n\n"
      "Starts the entry registered under name (lunatic_entry_register) with payload as capture."},
+    {"config_new", LUNATIC_FASTCALL(py_config_new), METH_FASTCALL,
+     "config_new() -> config\n\nA new lunatic_config (granting nothing) in a capsule."},
+    {"config_get", LUNATIC_FASTCALL(py_config_get), METH_FASTCALL,
+     "config_get(config, field) -> int | bool\n\nfield: CONFIG_* constant."},
+    {"config_set", LUNATIC_FASTCALL(py_config_set), METH_FASTCALL,
+     "config_set(config, field, value) -> None\n\nfield: CONFIG_* constant."},
+    {"blocking", LUNATIC_FASTCALL(py_blocking), METH_FASTCALL,
+     "blocking(fn, args, kwargs) -> fn(*args, **kwargs)\n\n"
+     "Runs fn on a helper thread of the runtime (lunatic_blocking) while the calling process "
+     "waits with the GIL released; returns its result or raises its exception."},
     {"link", LUNATIC_FASTCALL(py_link), METH_FASTCALL, "link(node, id, tag) -> None"},
     {"unlink", LUNATIC_FASTCALL(py_unlink), METH_FASTCALL, "unlink(node, id) -> None"},
     {"trap_links", LUNATIC_FASTCALL(py_trap_links), METH_FASTCALL, "trap_links(enable) -> None"},
     {"monitor", LUNATIC_FASTCALL(py_monitor), METH_FASTCALL, "monitor(node, id) -> None"},
     {"demonitor", LUNATIC_FASTCALL(py_demonitor), METH_FASTCALL, "demonitor(node, id) -> None"},
+    {"monitor_tag", LUNATIC_FASTCALL(py_monitor_tag), METH_FASTCALL,
+     "monitor_tag(node, id, tag) -> None\n\nA monitor of its own whose ProcessDied carries tag."},
+    {"demonitor_tag", LUNATIC_FASTCALL(py_demonitor_tag), METH_FASTCALL,
+     "demonitor_tag(node, id, tag) -> None"},
+    {"tag_discard", LUNATIC_FASTCALL(py_tag_discard), METH_FASTCALL,
+     "tag_discard(tag) -> None\n\nFrees the queued messages and signals with tag, and data "
+     "messages with tag that arrive later."},
     {"kill", LUNATIC_FASTCALL(py_kill), METH_FASTCALL,
      "kill(node, id) -> bool\n\nFalse when the process does not exist."},
     {"register", LUNATIC_FASTCALL(py_register), METH_FASTCALL,
      "register(name, type, node, id) -> None\n\nLUNATIC_EEXIST when the name is taken."},
     {"unregister", LUNATIC_FASTCALL(py_unregister), METH_FASTCALL,
      "unregister(name, type) -> bool\n\nFalse when nothing was registered as name with type."},
-    {"lookup", LUNATIC_FASTCALL(py_lookup), METH_FASTCALL, "lookup(name, type) -> (node, id) | None"},
+    {"lookup", LUNATIC_FASTCALL(py_lookup), METH_FASTCALL,
+     "lookup(name, type) -> (node, id) | None"},
     {"send_after", LUNATIC_FASTCALL(py_send_after), METH_FASTCALL,
      "send_after(node, id, tag, payload, delay_ns) -> (timer_node, timer_id)"},
     {"timer_cancel", LUNATIC_FASTCALL(py_timer_cancel), METH_FASTCALL,
@@ -983,6 +1273,7 @@ PYBIND11_MODULE(_lunatic, m) {
     m.attr("RECEIVE_PROCESS_DIED") = LUNATIC_RECEIVE_PROCESS_DIED;
     m.attr("RECEIVE_SIGNALS") = LUNATIC_RECEIVE_SIGNALS;
     m.attr("RECEIVE_ALL") = LUNATIC_RECEIVE_ALL;
+    m.attr("RECEIVE_SIGNAL_TAGS") = LUNATIC_RECEIVE_SIGNAL_TAGS;
     m.attr("EXIT_NORMAL") = static_cast<int>(LUNATIC_EXIT_NORMAL);
     m.attr("EXIT_FAILED") = static_cast<int>(LUNATIC_EXIT_FAILED);
     m.attr("EXIT_KILLED") = static_cast<int>(LUNATIC_EXIT_KILLED);
@@ -991,4 +1282,10 @@ PYBIND11_MODULE(_lunatic, m) {
     m.attr("EXIT_MEMORY_LIMIT") = static_cast<int>(LUNATIC_EXIT_MEMORY_LIMIT);
     m.attr("EXIT_FUEL_EXHAUSTED") = static_cast<int>(LUNATIC_EXIT_FUEL_EXHAUSTED);
     m.attr("DEFAULT_STACK_SIZE") = g_stack_size;
+    m.attr("CONFIG_MAX_MEMORY") = static_cast<int>(kMaxMemory);
+    m.attr("CONFIG_MAX_FUEL") = static_cast<int>(kMaxFuel);
+    m.attr("CONFIG_CAN_SPAWN_PROCESSES") = static_cast<int>(kCanSpawnProcesses);
+    m.attr("CONFIG_CAN_CREATE_CONFIGS") = static_cast<int>(kCanCreateConfigs);
+    m.attr("CONFIG_STACK_SIZE") = static_cast<int>(kStackSize);
+    m.attr("CONFIG_GUARD_PAGE") = static_cast<int>(kGuardPage);
 }

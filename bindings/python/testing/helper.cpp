@@ -19,6 +19,18 @@
 //       key type "i32/msgpack"), sends reply_to 0, waits for an int32 n, sends
 //       reply_to n + 1 and ends (which frees the name).
 //
+//   lunatic_test.doubler_msgpack / .doubler_json    capture: int64 n. A plain
+//       C++ server: serves n lunatic::Request<int64_t, int64_t, S>, replying
+//       body * 2 (Python's lunatic.request -> C++).
+//   lunatic_test.requester_msgpack / .requester_json    capture: [server, n,
+//       report_to]. Calls lunatic::request(server, n, 5 s) on a
+//       Request<int64_t, int64_t, S> server and sends report_to "ok:<reply>",
+//       "died:<reason text>", "timeout" or "error:<what>" (C++ -> Python server).
+//   lunatic_test.counter_server_msgpack    capture: report_to. Starts a C++
+//       AbstractProcess (CppCounter at 10: MessageHandler<CAdd{n}>,
+//       RequestHandler<CGet{unused}>, MessagePack) and sends report_to its handle
+//       (a Python ProcessRef talks to a C++ server).
+//
 // and encode_examples(kind) / json_doubles(values) give the bytes the C++
 // serializers write, for byte-compatibility tests; lookup_send_i32(name, n)
 // does a typed C++ lookup (Process<int32_t, MessagePack>::lookup) and sends n
@@ -118,6 +130,94 @@ int greeter(const uint8_t *capture, size_t len, void *) {
     }
 }
 
+// A plain C++ server of Request<int64_t, int64_t, S>.
+template <class S>
+int doubler(const uint8_t *capture, size_t len, void *) {
+    try {
+        int64_t count = 0;
+        lunatic::detail::decode_payload<S>(capture, len, count);
+        lunatic::Mailbox<lunatic::Request<int64_t, int64_t, S>, S> mailbox;
+        for (int64_t i = 0; i < count; ++i) {
+            auto r = mailbox.receive_timeout(20s);
+            if (!r) {
+                lunatic_fail(r.is_timed_out() ? "doubler: no request within 20 s"
+                                              : r.error().c_str());
+                return 1;
+            }
+            r->reply(r->body * 2);
+        }
+        return 0;
+    } catch (const lunatic::Killed &) {
+        return 1;
+    } catch (const std::exception &e) {
+        lunatic_fail(e.what());
+        return 1;
+    }
+}
+
+// A C++ client of a Request<int64_t, int64_t, S> server (written in Python).
+template <class S>
+int requester(const uint8_t *capture, size_t len, void *) {
+    try {
+        std::tuple<lunatic::Process<int, S>, int64_t, lunatic::Process<std::string, S>> arg;
+        lunatic::detail::decode_payload<S>(capture, len, arg);
+        lunatic::Process<lunatic::Request<int64_t, int64_t, S>, S> server(std::get<0>(arg).raw());
+        std::string result;
+        try {
+            result = "ok:" + std::to_string(lunatic::request(server, std::get<1>(arg), 5s));
+        } catch (const lunatic::ServerDied &e) {
+            result = "died:" + e.reason_text();
+        } catch (const lunatic::TimeoutError &) {
+            result = "timeout";
+        } catch (const lunatic::Error &e) {
+            result = std::string("error:") + e.what();
+        }
+        std::get<2>(arg).send(result);
+        return 0;
+    } catch (const lunatic::Killed &) {
+        return 1;
+    } catch (const std::exception &e) {
+        lunatic_fail(e.what());
+        return 1;
+    }
+}
+
+struct CAdd {
+    int32_t n;
+};
+LUNATIC_FIELDS(CAdd, n)
+struct CGet {
+    int32_t unused = 0;
+};
+LUNATIC_FIELDS(CGet, unused)
+
+struct CppCounter : lunatic::AbstractProcess<CppCounter> {
+    using Arg = int32_t;
+    using Serializer = lunatic::MessagePack;
+    using Handlers =
+        lunatic::Handlers<lunatic::MessageHandler<CAdd>, lunatic::RequestHandler<CGet>>;
+    int32_t count = 0;
+    explicit CppCounter(int32_t start) : count(start) {}
+    void handle(CAdd add) { count += add.n; }
+    int32_t handle(CGet) { return count; }
+};
+
+int counter_server(const uint8_t *capture, size_t len, void *) {
+    using Msgpack = lunatic::MessagePack;
+    try {
+        lunatic::Process<lunatic::Process<int, Msgpack>, Msgpack> report_to;
+        lunatic::detail::decode_payload<Msgpack>(capture, len, report_to);
+        auto ref = CppCounter::start(10);
+        report_to.send(lunatic::Process<int, Msgpack>(ref.raw()));
+        return 0;
+    } catch (const lunatic::Killed &) {
+        return 1;
+    } catch (const std::exception &e) {
+        lunatic_fail(e.what());
+        return 1;
+    }
+}
+
 // Registers itself under a name as a C++ Process<int32_t, MessagePack>, then serves one request.
 int registered_i32(const uint8_t *capture, size_t len, void *) {
     using Msgpack = lunatic::MessagePack;
@@ -129,7 +229,8 @@ int registered_i32(const uint8_t *capture, size_t len, void *) {
         arg.second.send(0);
         auto r = mailbox.receive_timeout(20s);
         if (!r) {
-            lunatic_fail(r.is_timed_out() ? "registered_i32: nothing within 20 s" : r.error().c_str());
+            lunatic_fail(r.is_timed_out() ? "registered_i32: nothing within 20 s"
+                                          : r.error().c_str());
             return 1;
         }
         arg.second.send(*r + 1);
@@ -151,7 +252,8 @@ int protocol_add(const uint8_t *capture, size_t len, void *) {
     try {
         lunatic::ProtocolCapture<int64_t> arg;
         lunatic::detail::decode_payload<S>(capture, len, arg);
-        auto protocol = lunatic::Protocol<AddProtocol, S>::from_process(arg.process, lunatic::Tag(arg.tag));
+        auto protocol =
+            lunatic::Protocol<AddProtocol, S>::from_process(arg.process, lunatic::Tag(arg.tag));
         auto r1 = std::move(protocol).receive_timeout(20s);
         if (!r1) {
             lunatic_fail("protocol_add: no first int within 20 s");
@@ -253,8 +355,15 @@ PYBIND11_MODULE(_lunatic_testhelper, m) {
     check(lunatic_entry_register("lunatic_test.greeter_msgpack", &greeter<lunatic::MessagePack>));
     check(lunatic_entry_register("lunatic_test.greeter_json", &greeter<lunatic::Json>));
     check(lunatic_entry_register("lunatic_test.registered_i32_msgpack", &registered_i32));
-    check(lunatic_entry_register("lunatic_test.protocol_add_msgpack", &protocol_add<lunatic::MessagePack>));
+    check(lunatic_entry_register("lunatic_test.protocol_add_msgpack",
+                                 &protocol_add<lunatic::MessagePack>));
     check(lunatic_entry_register("lunatic_test.protocol_add_json", &protocol_add<lunatic::Json>));
+    check(lunatic_entry_register("lunatic_test.doubler_msgpack", &doubler<lunatic::MessagePack>));
+    check(lunatic_entry_register("lunatic_test.doubler_json", &doubler<lunatic::Json>));
+    check(
+        lunatic_entry_register("lunatic_test.requester_msgpack", &requester<lunatic::MessagePack>));
+    check(lunatic_entry_register("lunatic_test.requester_json", &requester<lunatic::Json>));
+    check(lunatic_entry_register("lunatic_test.counter_server_msgpack", &counter_server));
 
     // Called from the main thread (an attached process): no fiber switch happens here.
     m.def("lookup_send_i32", [](const std::string &name, int32_t n) {
@@ -265,7 +374,8 @@ PYBIND11_MODULE(_lunatic_testhelper, m) {
         py::dict d;
         d["i32/msgpack"] = lunatic::registry_type<int32_t, lunatic::MessagePack>();
         d["String/json"] = lunatic::registry_type<std::string, lunatic::Json>();
-        d["Vec<i64>/msgpack"] = lunatic::registry_type<std::vector<int64_t>, lunatic::MessagePack>();
+        d["Vec<i64>/msgpack"] =
+            lunatic::registry_type<std::vector<int64_t>, lunatic::MessagePack>();
         d["{x: i32, y: i32}/json"] = lunatic::registry_type<Point, lunatic::Json>();
         return d;
     });

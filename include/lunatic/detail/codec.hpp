@@ -16,8 +16,9 @@ namespace lunatic::detail {
 /// A new message holding value encoded with S (the caller owns it).
 template <class S, class T>
 lunatic_message *encode_message(Tag tag, const T &value) {
-    static_assert(SerializerFor<S, T>, "this serializer cannot encode this type: declare a struct's "
-                                       "fields with LUNATIC_FIELDS, or use a type the serializer supports");
+    static_assert(SerializerFor<S, T>,
+                  "this serializer cannot encode this type: declare a struct's "
+                  "fields with LUNATIC_FIELDS, or use a type the serializer supports");
     lunatic_message *message = nullptr;
     check(lunatic_message_new(tag.id(), 0, &message));
     try {
@@ -43,7 +44,8 @@ void decode_payload(const uint8_t *data, std::size_t size, T &value) {
         throw DeserializationError(e.what());
     }
     if (!in.at_end())
-        throw DeserializationError(std::to_string(in.remaining()) + " trailing bytes after the value");
+        throw DeserializationError(std::to_string(in.remaining()) +
+                                   " trailing bytes after the value");
 }
 
 }  // namespace lunatic::detail

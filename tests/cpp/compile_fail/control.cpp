@@ -10,7 +10,8 @@
 
 using namespace lunatic;
 
-using Calc = Rec<Offer<Recv<int, Recv<int, Send<int, Loop>>>, Recv<std::string, Send<std::string, Loop>>, End>>;
+using Calc = Rec<
+    Offer<Recv<int, Recv<int, Send<int, Loop>>>, Recv<std::string, Send<std::string, Loop>>, End>>;
 
 void server(int, Protocol<Calc> p) {
     for (;;) {
@@ -34,8 +35,13 @@ int client() {
     auto r = std::move(p1).select<1>().send("ab").receive_timeout(std::chrono::seconds(1));
     if (!r) return -1;
     std::move(r->protocol).select<2>();
-    auto q = spawn(0, [](int, Protocol<Choose<Send<int, End>, End>> c) { std::move(c).select_left().send(1); });
-    std::move(q).offer(overloaded{[](Protocol<Recv<int, End>> left) { auto [end, v] = std::move(left).receive(); (void)v; },
+    auto q = spawn(0, [](int, Protocol<Choose<Send<int, End>, End>> c) {
+        std::move(c).select_left().send(1);
+    });
+    std::move(q).offer(overloaded{[](Protocol<Recv<int, End>> left) {
+                                      auto [end, v] = std::move(left).receive();
+                                      (void)v;
+                                  },
                                   [](Protocol<End>) {}});
     return sum;
 }

@@ -12,4 +12,6 @@ struct Point {
 LUNATIC_FIELDS(Point, x, y)
 #endif
 
-void step(lunatic::Protocol<lunatic::Send<Point, lunatic::End>> p) { std::move(p).send(Point{1, 2}); }
+void step(lunatic::Protocol<lunatic::Send<Point, lunatic::End>> p) {
+    std::move(p).send(Point{1, 2});
+}

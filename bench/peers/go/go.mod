@@ -1,0 +1,3 @@
+module lunaticbench
+
+go 1.19
