@@ -21,8 +21,18 @@ struct EhGlobals {
     unsigned int uncaught_exceptions;
 };
 
+// libstdc++'s globals are dynamic TLS (a __tls_get_addr call each time): keep
+// the thread's answer in our own initial-exec slot, read anew on every call
+// (the caller may have moved to another thread since the last one).
+__attribute__((tls_model("initial-exec"))) thread_local EhGlobals *tl_eh_globals = nullptr;
+
 EhGlobals *eh_globals() noexcept {
-    return reinterpret_cast<EhGlobals *>(__cxxabiv1::__cxa_get_globals());
+    EhGlobals *g = tl_eh_globals;
+    if (__builtin_expect(g == nullptr, 0)) {
+        g = reinterpret_cast<EhGlobals *>(__cxxabiv1::__cxa_get_globals());
+        tl_eh_globals = g;
+    }
+    return g;
 }
 }  // namespace
 

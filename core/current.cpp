@@ -5,8 +5,11 @@
 namespace lunatic::core {
 
 namespace {
-thread_local Process *tl_process = nullptr;
-thread_local Worker *tl_worker = nullptr;
+// initial-exec: one %fs-relative load instead of a __tls_get_addr call on
+// every C ABI call (the library is dlopened by Python, so the module's whole
+// TLS block must stay small: see the message stock in core/message.cpp).
+__attribute__((tls_model("initial-exec"))) thread_local Process *tl_process = nullptr;
+__attribute__((tls_model("initial-exec"))) thread_local Worker *tl_worker = nullptr;
 thread_local std::string tl_error_detail;
 }  // namespace
 

@@ -31,12 +31,35 @@ private:
     std::size_t count_ = 0;
 };
 
-thread_local FreeMessages free_messages;
+// Behind a pointer so the library's static TLS block stays small: the
+// current-process pointers are initial-exec (core/current.cpp), and a module
+// with initial-exec TLS must fit glibc's static TLS surplus when Python
+// dlopens it; a 2 KiB stock inline would not.
+// After the thread's stock is destroyed (thread exit), messages freed by later
+// thread-local destructors go straight to malloc.
+struct FreeMessagesSlot {
+    FreeMessages *stock = nullptr;
+    bool gone = false;
+    ~FreeMessagesSlot() {
+        delete stock;
+        stock = nullptr;
+        gone = true;
+    }
+};
+__attribute__((tls_model("initial-exec"))) thread_local FreeMessagesSlot free_messages_slot;
+
+FreeMessages *free_messages() noexcept {
+    FreeMessagesSlot &slot = free_messages_slot;
+    if (__builtin_expect(slot.stock == nullptr, 0) && !slot.gone)
+        slot.stock = new (std::nothrow) FreeMessages();
+    return slot.stock;
+}
 
 }  // namespace
 
 Message *Message::create(int64_t tag, std::size_t reserve) noexcept {
-    void *memory = free_messages.take();
+    FreeMessages *stock = free_messages();
+    void *memory = stock ? stock->take() : nullptr;
     if (!memory) memory = std::malloc(sizeof(Message));
     if (!memory) return nullptr;
     Message *m = new (memory) Message();
@@ -53,7 +76,8 @@ bool Message::destroy(Message *m) noexcept {
     m->magic_ = kFreed;
     if (m->data_ != m->inline_) std::free(m->data_);
     m->data_ = nullptr;
-    if (!free_messages.give(m)) std::free(m);
+    FreeMessages *stock = free_messages();
+    if (!stock || !stock->give(m)) std::free(m);
     return true;
 }
 
