@@ -14,7 +14,7 @@
 //              parked1m, spawn, pingpong, flood, unpinned
 //
 // Set-up (see /work/shared/research/toolchain.md §3 for why):
-//  - 64 KiB stacks from a thread-safe slab allocator (below): no syscall and
+//  - 64 KiB stacks from a thread-safe slab allocator (stack_slab.hpp): no syscall and
 //    no kernel mapping per stack, memory committed lazily by first touch.
 //    Boost's pooled_fixedsize_stack is not thread-safe.
 //  - children start with launch::dispatch (with launch::post, terminated
@@ -25,6 +25,8 @@
 //    "unpinned" ping-pong runs on work_stealing(2) (spinning), which Boost
 //    allows once per OS process, so it runs last.
 #include <boost/fiber/all.hpp>
+
+#include "peers/boost_fiber/stack_slab.hpp"
 
 #include <sys/mman.h>
 #include <unistd.h>
@@ -100,73 +102,6 @@ static std::string fmt(const char *f, double v) {
 static std::string whole(double v, const char *unit) {
     return grouped(std::uint64_t(v < 0 ? 0 : v + 0.5)) + " " + unit;
 }
-
-// ------------------------------------------------- thread-safe stack slab
-
-// Hands out fixed-size stacks carved from large MAP_NORESERVE regions and
-// recycles them through a free list kept outside the stacks (so a free
-// stack's pages are never touched by the allocator). One mutex; a region is
-// never returned to the kernel while the program runs.
-class stack_slab {
-public:
-    explicit stack_slab(std::size_t stack_size, std::size_t per_region = 1024)
-        : size_(stack_size), per_region_(per_region) {}
-    stack_slab(const stack_slab &) = delete;
-    stack_slab &operator=(const stack_slab &) = delete;
-    ~stack_slab() {
-        for (void *r : regions_) ::munmap(r, size_ * per_region_);
-    }
-
-    void *take() {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (!free_.empty()) {
-            void *p = free_.back();
-            free_.pop_back();
-            return p;
-        }
-        if (next_ == per_region_ || regions_.empty()) {
-            void *r = ::mmap(nullptr, size_ * per_region_, PROT_READ | PROT_WRITE,
-                             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-            if (r == MAP_FAILED) throw std::bad_alloc();
-            regions_.push_back(r);
-            next_ = 0;
-        }
-        return static_cast<char *>(regions_.back()) + size_ * next_++;
-    }
-
-    void give(void *bottom) {
-        std::lock_guard<std::mutex> lock(mutex_);
-        free_.push_back(bottom);
-    }
-
-    std::size_t size() const { return size_; }
-
-private:
-    std::size_t size_, per_region_;
-    std::mutex mutex_;
-    std::vector<void *> regions_;
-    std::size_t next_ = 0;
-    std::vector<void *> free_;
-};
-
-// The StackAllocator concept of Boost.Fiber, over a shared slab.
-class slab_stack {
-public:
-    explicit slab_stack(stack_slab &slab) : slab_(&slab) {}
-    boost::context::stack_context allocate() {
-        boost::context::stack_context sctx;
-        void *bottom = slab_->take();
-        sctx.size = slab_->size();
-        sctx.sp = static_cast<char *>(bottom) + slab_->size();  // stacks grow down
-        return sctx;
-    }
-    void deallocate(boost::context::stack_context &sctx) noexcept {
-        slab_->give(static_cast<char *>(sctx.sp) - sctx.size);
-    }
-
-private:
-    stack_slab *slab_;
-};
 
 static stack_slab g_slab(64 * 1024);
 

@@ -18,6 +18,8 @@
 // Prints one RESULT line per run.
 #include <boost/fiber/all.hpp>
 
+#include "stack_slab.hpp"
+
 #include <sys/mman.h>
 
 #include <atomic>
@@ -63,56 +65,12 @@ long vmrss_kib() {
     return v;
 }
 
-// Stacks carved from large MAP_NORESERVE regions, recycled through a free
-// list kept outside the stacks; one mutex; regions live until exit.
-class slab {
-public:
-    void *take() {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (!free_.empty()) {
-            void *p = free_.back();
-            free_.pop_back();
-            return p;
-        }
-        if (next_ == per_region || regions_.empty()) {
-            void *r = ::mmap(nullptr, stack_size * per_region, PROT_READ | PROT_WRITE,
-                             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-            if (r == MAP_FAILED) throw std::bad_alloc();
-            regions_.push_back(r);
-            next_ = 0;
-        }
-        return static_cast<char *>(regions_.back()) + stack_size * next_++;
-    }
-    void give(void *p) {
-        std::lock_guard<std::mutex> lock(mutex_);
-        free_.push_back(p);
-    }
-
-private:
-    static constexpr std::size_t per_region = 1024;
-    std::mutex mutex_;
-    std::vector<void *> regions_, free_;
-    std::size_t next_ = 0;
-};
-
-slab g_slab;
-
-// The StackAllocator concept over the slab.
-struct slab_stack {
-    boost::context::stack_context allocate() {
-        boost::context::stack_context sc;
-        sc.size = stack_size;
-        sc.sp = static_cast<char *>(g_slab.take()) + stack_size;
-        return sc;
-    }
-    void deallocate(boost::context::stack_context &sc) {
-        g_slab.give(static_cast<char *>(sc.sp) - sc.size);
-    }
-};
+stack_slab g_slab(stack_size);
 
 template <typename F>
 void go(F &&f) {
-    fibers::fiber(fibers::launch::dispatch, std::allocator_arg, slab_stack{}, std::forward<F>(f))
+    fibers::fiber(fibers::launch::dispatch, std::allocator_arg, slab_stack(g_slab),
+                  std::forward<F>(f))
         .detach();
 }
 
