@@ -84,9 +84,23 @@ struct Point {
 };
 LUNATIC_FIELDS(Point, x, y)
 
+// Every entry's body runs inside this: a kill unwinds to a plain failure, any
+// other exception becomes the process's failure text (none crosses the C ABI).
+template <class Body>
+int guarded(Body &&body) noexcept {
+    try {
+        return body();
+    } catch (const lunatic::Killed &) {
+        return 1;
+    } catch (const std::exception &e) {
+        lunatic_fail(e.what());
+        return 1;
+    }
+}
+
 template <class S>
 int echo(const uint8_t *capture, size_t len, void *) {
-    try {
+    return guarded([&] {
         int64_t count = 0;
         lunatic::detail::decode_payload<S>(capture, len, count);
         lunatic::Mailbox<Request<S>, S> mailbox;
@@ -100,17 +114,12 @@ int echo(const uint8_t *capture, size_t len, void *) {
             r->reply_to.send(Reply<S>{r->text + "!", r->n * 2, me});
         }
         return 0;
-    } catch (const lunatic::Killed &) {
-        return 1;
-    } catch (const std::exception &e) {
-        lunatic_fail(e.what());
-        return 1;
-    }
+    });
 }
 
 template <class S>
 int greeter(const uint8_t *capture, size_t len, void *) {
-    try {
+    return guarded([&] {
         lunatic::Process<Hello<S>, S> target;
         lunatic::detail::decode_payload<S>(capture, len, target);
         lunatic::Mailbox<std::string, S> mailbox;
@@ -122,18 +131,13 @@ int greeter(const uint8_t *capture, size_t len, void *) {
         }
         lunatic::Process<std::string, S>(target.raw()).send("got: " + *r);
         return 0;
-    } catch (const lunatic::Killed &) {
-        return 1;
-    } catch (const std::exception &e) {
-        lunatic_fail(e.what());
-        return 1;
-    }
+    });
 }
 
 // A plain C++ server of Request<int64_t, int64_t, S>.
 template <class S>
 int doubler(const uint8_t *capture, size_t len, void *) {
-    try {
+    return guarded([&] {
         int64_t count = 0;
         lunatic::detail::decode_payload<S>(capture, len, count);
         lunatic::Mailbox<lunatic::Request<int64_t, int64_t, S>, S> mailbox;
@@ -147,18 +151,13 @@ int doubler(const uint8_t *capture, size_t len, void *) {
             r->reply(r->body * 2);
         }
         return 0;
-    } catch (const lunatic::Killed &) {
-        return 1;
-    } catch (const std::exception &e) {
-        lunatic_fail(e.what());
-        return 1;
-    }
+    });
 }
 
 // A C++ client of a Request<int64_t, int64_t, S> server (written in Python).
 template <class S>
 int requester(const uint8_t *capture, size_t len, void *) {
-    try {
+    return guarded([&] {
         std::tuple<lunatic::Process<int, S>, int64_t, lunatic::Process<std::string, S>> arg;
         lunatic::detail::decode_payload<S>(capture, len, arg);
         lunatic::Process<lunatic::Request<int64_t, int64_t, S>, S> server(std::get<0>(arg).raw());
@@ -174,12 +173,7 @@ int requester(const uint8_t *capture, size_t len, void *) {
         }
         std::get<2>(arg).send(result);
         return 0;
-    } catch (const lunatic::Killed &) {
-        return 1;
-    } catch (const std::exception &e) {
-        lunatic_fail(e.what());
-        return 1;
-    }
+    });
 }
 
 struct CAdd {
@@ -204,24 +198,19 @@ struct CppCounter : lunatic::AbstractProcess<CppCounter> {
 
 int counter_server(const uint8_t *capture, size_t len, void *) {
     using Msgpack = lunatic::MessagePack;
-    try {
+    return guarded([&] {
         lunatic::Process<lunatic::Process<int, Msgpack>, Msgpack> report_to;
         lunatic::detail::decode_payload<Msgpack>(capture, len, report_to);
         auto ref = CppCounter::start(10);
         report_to.send(lunatic::Process<int, Msgpack>(ref.raw()));
         return 0;
-    } catch (const lunatic::Killed &) {
-        return 1;
-    } catch (const std::exception &e) {
-        lunatic_fail(e.what());
-        return 1;
-    }
+    });
 }
 
 // Registers itself under a name as a C++ Process<int32_t, MessagePack>, then serves one request.
 int registered_i32(const uint8_t *capture, size_t len, void *) {
     using Msgpack = lunatic::MessagePack;
-    try {
+    return guarded([&] {
         std::pair<std::string, lunatic::Process<int32_t, Msgpack>> arg;
         lunatic::detail::decode_payload<Msgpack>(capture, len, arg);
         lunatic::Mailbox<int32_t, Msgpack> mailbox;
@@ -235,12 +224,7 @@ int registered_i32(const uint8_t *capture, size_t len, void *) {
         }
         arg.second.send(*r + 1);
         return 0;
-    } catch (const lunatic::Killed &) {
-        return 1;
-    } catch (const std::exception &e) {
-        lunatic_fail(e.what());
-        return 1;
-    }
+    });
 }
 
 // The C++ end of the Add session, capture: lunatic::ProtocolCapture<int64_t>
@@ -249,7 +233,7 @@ using AddProtocol = lunatic::Recv<int, lunatic::Recv<int, lunatic::Send<int, lun
 
 template <class S>
 int protocol_add(const uint8_t *capture, size_t len, void *) {
-    try {
+    return guarded([&] {
         lunatic::ProtocolCapture<int64_t> arg;
         lunatic::detail::decode_payload<S>(capture, len, arg);
         auto protocol =
@@ -268,12 +252,7 @@ int protocol_add(const uint8_t *capture, size_t len, void *) {
         auto [p2, b] = std::move(*r2);
         std::move(p2).send(static_cast<int>(arg.capture) + a + b);
         return 0;
-    } catch (const lunatic::Killed &) {
-        return 1;
-    } catch (const std::exception &e) {
-        lunatic_fail(e.what());
-        return 1;
-    }
+    });
 }
 
 template <class S, class T>
@@ -350,19 +329,19 @@ PYBIND11_MODULE(_lunatic_testhelper, m) {
     auto check = [](int code) {
         if (code != LUNATIC_OK) throw std::runtime_error(lunatic_errmsg());
     };
-    check(lunatic_entry_register("lunatic_test.echo_msgpack", &echo<lunatic::MessagePack>));
-    check(lunatic_entry_register("lunatic_test.echo_json", &echo<lunatic::Json>));
-    check(lunatic_entry_register("lunatic_test.greeter_msgpack", &greeter<lunatic::MessagePack>));
-    check(lunatic_entry_register("lunatic_test.greeter_json", &greeter<lunatic::Json>));
+    // name_msgpack and name_json: one entry template instantiated for each serializer.
+    auto both = [&](const std::string &name, lunatic_entry msgpack, lunatic_entry json) {
+        check(lunatic_entry_register((name + "_msgpack").c_str(), msgpack));
+        check(lunatic_entry_register((name + "_json").c_str(), json));
+    };
+    using lunatic::Json;
+    using lunatic::MessagePack;
+    both("lunatic_test.echo", &echo<MessagePack>, &echo<Json>);
+    both("lunatic_test.greeter", &greeter<MessagePack>, &greeter<Json>);
+    both("lunatic_test.protocol_add", &protocol_add<MessagePack>, &protocol_add<Json>);
+    both("lunatic_test.doubler", &doubler<MessagePack>, &doubler<Json>);
+    both("lunatic_test.requester", &requester<MessagePack>, &requester<Json>);
     check(lunatic_entry_register("lunatic_test.registered_i32_msgpack", &registered_i32));
-    check(lunatic_entry_register("lunatic_test.protocol_add_msgpack",
-                                 &protocol_add<lunatic::MessagePack>));
-    check(lunatic_entry_register("lunatic_test.protocol_add_json", &protocol_add<lunatic::Json>));
-    check(lunatic_entry_register("lunatic_test.doubler_msgpack", &doubler<lunatic::MessagePack>));
-    check(lunatic_entry_register("lunatic_test.doubler_json", &doubler<lunatic::Json>));
-    check(
-        lunatic_entry_register("lunatic_test.requester_msgpack", &requester<lunatic::MessagePack>));
-    check(lunatic_entry_register("lunatic_test.requester_json", &requester<lunatic::Json>));
     check(lunatic_entry_register("lunatic_test.counter_server_msgpack", &counter_server));
 
     // Called from the main thread (an attached process): no fiber switch happens here.
