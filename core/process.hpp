@@ -57,7 +57,7 @@ struct ThreadWakeup {
     void wait(const Clock::time_point *deadline);
 };
 
-class Process {
+class alignas(64) Process {
 public:
     Process(Runtime &runtime, uint64_t id, bool is_thread);
     ~Process();
@@ -70,28 +70,37 @@ public:
     }
 
     // ---- identity
+    // The fields of the hot paths (switch, send, receive) come first and fill
+    // three cache lines (the class is cache-line aligned); the rest is touched
+    // at spawn, exit and by relations. Keep it so when adding fields.
     Runtime &runtime;
     const uint64_t id;
-    const bool is_thread;
 
     // ---- scheduling; touched by the worker that runs the process
     fcontext_t context = nullptr;         // where to resume the fiber
     fcontext_t return_context = nullptr;  // the worker running it, while it runs
     Process *run_next = nullptr;          // run-queue link
-    Stack stack;
-    std::size_t stack_bytes = 0;  // usable size, kept for the overflow report
+    const bool is_thread;
+    bool started = false;
+    std::atomic<RunState> state{RunState::created};  // under lock
+    WaitKind wait_kind = WaitKind::message;          // under lock
+    std::atomic<bool> killed{false};
+    Spinlock lock;  // guards the mailbox, the wait state and the relations
+
+private:
+    std::atomic<uint32_t> refs_{1};  // every send takes and drops a reference
+
+public:
     int32_t pinned_worker = -1;
     uint32_t last_worker = 0;
-    bool started = false;
+    int64_t fuel_limit_ns = 0;  // 0 = none; read by every runtime call
     ExceptionState exceptions;
 
-    // ---- limits (from config; the fuel fields are touched by the process and its worker)
-    SharedConfig config;              // null: every permission, no limit
-    uint64_t max_memory = 0;          // bytes; 0 = none
-    int64_t fuel_limit_ns = 0;        // 0 = none
-    int64_t fuel_used_ns = 0;         // running time before the current slice
-    Clock::time_point slice_start{};  // when the current slice began (fuel-limited only)
-    std::size_t queued_bytes = 0;     // data bytes in the mailbox, under lock
+    // ---- mailbox and wait state, under lock
+    Mailbox mailbox;
+    TagFilter wait_filter;         // points into the waiting receiver's frame
+    std::size_t queued_bytes = 0;  // data bytes in the mailbox
+    uint64_t max_memory = 0;       // bytes; 0 = none (from config)
     // Tags abandoned with lunatic_tag_discard (the last kMaxDiscardedTags), under
     // lock: data messages carrying one are freed on arrival. Made on first use, so
     // a process that never discards pays one null pointer.
@@ -102,6 +111,17 @@ public:
     std::unique_ptr<DiscardedTags> discarded;
     static constexpr std::size_t kMaxDiscardedTags = 4096;
     bool discards(int64_t tag) const noexcept { return discarded && discarded->tags.count(tag); }
+    // Timed waits. A fiber keeps at most one live timer (timer_gen names it):
+    // a wait whose deadline is not before the live timer's arms nothing, so a
+    // loop of timed receives that get their message in time costs no timer
+    // work; when the timer fires early for the current wait it re-arms itself.
+    Clock::time_point wait_deadline = Clock::time_point::max();   // of the current wait
+    Clock::time_point timer_deadline = Clock::time_point::max();  // of the live timer
+    uint64_t timer_gen = 0;
+
+    // ---- fuel (touched by the process and its worker)
+    int64_t fuel_used_ns = 0;         // running time before the current slice
+    Clock::time_point slice_start{};  // when the current slice began (fuel-limited only)
 
     // Whether a fuel-limited process has spent its budget (counting the slice it is in).
     bool fuel_spent() const noexcept {
@@ -111,20 +131,10 @@ public:
                                     fuel_limit_ns;
     }
 
-    // ---- mailbox and wait state, under lock
-    Spinlock lock;
-    Mailbox mailbox;
-    std::atomic<RunState> state{RunState::created};
-    WaitKind wait_kind = WaitKind::message;
-    TagFilter wait_filter;  // points into the waiting receiver's frame
-    // Timed waits. A fiber keeps at most one live timer (timer_gen names it):
-    // a wait whose deadline is not before the live timer's arms nothing, so a
-    // loop of timed receives that get their message in time costs no timer
-    // work; when the timer fires early for the current wait it re-arms itself.
-    Clock::time_point wait_deadline = Clock::time_point::max();   // of the current wait
-    Clock::time_point timer_deadline = Clock::time_point::max();  // of the live timer
-    uint64_t timer_gen = 0;
-    std::atomic<bool> killed{false};
+    // ---- cold: stack, config, attached threads
+    Stack stack;
+    std::size_t stack_bytes = 0;                  // usable size, kept for the overflow report
+    SharedConfig config;                          // null: every permission, no limit
     std::unique_ptr<ThreadWakeup> thread_wakeup;  // attached threads only
 
     // ---- entry and outcome
@@ -170,9 +180,6 @@ public:
     void *local(const void *key) const noexcept;
     void set_local(const void *key, void *value, void (*destroy)(void *));
     void destroy_locals() noexcept;  // last set first
-
-private:
-    std::atomic<uint32_t> refs_{1};
 };
 
 // Holds a reference to a process for a scope.
