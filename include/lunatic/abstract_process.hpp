@@ -48,12 +48,25 @@
 // time. An exception escaping a handler fails the server (as in Erlang): its
 // links and monitors hear it, and requests waiting on it get ServerDied.
 //
-// Starting: T::start(arg), T::start_as(name, arg) (registers name before init,
-// atomically: of two racing starters one gets the server, the other
-// lunatic::NameTaken carrying it), and builders T::link(), T::link_with(tag),
-// T::configure(config) with the same start/start_as. Startup errors come back
-// to the starter; it never waits for a server that died. (on_node comes with
-// nodes.)
+// Starting: T::start(arg); T::start_as(name, arg), an atomic get-or-start
+// (the T registered as name, else a new one registered before its init: of
+// racing starters one starts it and all get it); T::start_as_new(name, arg),
+// which throws lunatic::NameTaken (carrying the holder) instead of returning
+// an existing server. Builders T::link(), T::link_with(tag),
+// T::configure(config), T::on_node(node_id) chain and end with the same three
+// calls: Counter::on_node(id).link().start_as("counter", 0). Startup errors
+// come back to the starter (StartFailed: init failed or the server died in it;
+// NameTaken; for on_node also lunatic::Error with LUNATIC_ENOTFOUND when that
+// node's program lacks T, LUNATIC_ENONODE when it is not connected); a starter
+// never waits for a server that died.
+//
+// Servers on other nodes: on_node spawns T there by a stable entry name that
+// every program starting a T registers before main (LUNATIC_SERVER_ENTRY(T)
+// in a program that only receives). A ProcessRef<T> of another node works as
+// a local one for send, request, shutdown, with_timeout, with_delay, link,
+// kill; a request or shutdown to a server whose node is lost ends with
+// ServerDied / ExitReason::noconnection. is_alive() knows only this runtime's
+// processes (false for another node's).
 //
 // Wire format of a server's mailbox (docs/wire-format.md, "Servers"): every
 // message is a data message with tag 0 whose payload starts with a raw
@@ -378,20 +391,77 @@ int server_entry(const uint8_t *capture_bytes, std::size_t capture_len, void *) 
     });
 }
 
-/// Spawns a T and waits for its init; the ref or StartFailed / NameTaken.
+// ---- servers started from other nodes
+
+/// The name T's server entry is registered under for spawns from other nodes:
+/// "cpp:server:" + the registry type ("cpp:server:ProcessRef<Counter>/bincode").
+template <class T>
+const std::string &server_node_entry_name() {
+    static const std::string name = "cpp:server:" + server_registry_type<T>();
+    return name;
+}
+
+/// Registers T's server entry by its stable name (lunatic_entry_register). Its
+/// initializer runs before main in every program that starts a T (start_server
+/// odr-uses it), so nodes running the same program know each other's servers.
+template <class T>
+struct ServerNodeEntry {
+    static bool add() {
+        lunatic_entry_register(server_node_entry_name<T>().c_str(), &server_entry<T>);
+        return true;
+    }
+    static inline const bool registered = add();
+};
+
+/// Where and how a server starts: a link, a config, a node (0: this one).
+struct StartOptions {
+    LinkRequest link;
+    uint64_t node = 0;
+};
+
+/// Looks name up as a T server here or on node; the holder if any.
+template <class T>
+std::optional<lunatic_pid> lookup_server(const std::string &name, uint64_t node) {
+    lunatic_pid pid{};
+    const std::string type = server_registry_type<T>();
+    int code = node == 0 ? lunatic_lookup(name.c_str(), type.c_str(), &pid)
+                         : lunatic_lookup_node(node, name.c_str(), type.c_str(), &pid);
+    if (code == LUNATIC_ENOTFOUND) return std::nullopt;
+    check(code);
+    return pid;
+}
+
+/// Spawns a T (here or on options.node) and waits for its init; the ref or
+/// StartFailed / NameTaken. With a name and !strict, a name held by a T is no
+/// error: that server is the result (get-or-start).
 template <class T>
 ProcessRef<T> start_server(const std::optional<std::string> &name,
-                           const typename server_arg<T>::type &arg, const LinkRequest &link) {
+                           const typename server_arg<T>::type &arg, const StartOptions &options,
+                           bool strict) {
     using S = typename server_serializer<T>::type;
+    (void)ServerNodeEntry<T>::registered;
+    if (name && !strict) {
+        // The common case of get-or-start, without a spawn; the spawned
+        // server's own register-or-find below settles races.
+        if (auto holder = lookup_server<T>(*name, options.node)) return ProcessRef<T>(*holder);
+    }
     Tag init_tag = Tag::fresh();
     ServerCapture<T> capture{Process<std::monostate>(self_pid()), init_tag.id(), name, arg};
     MessagePtr bytes(encode_message<S>(Tag::none(), capture));
-    lunatic_spawn_options options = spawn_options(link);
+    lunatic_spawn_options spawn = spawn_options(options.link);
     lunatic_pid pid{};
-    check(lunatic_spawn(&server_entry<T>, lunatic_message_data(bytes.get()),
-                        lunatic_message_size(bytes.get()), nullptr, &options, &pid));
+    if (options.node == 0) {
+        check(lunatic_spawn(&server_entry<T>, lunatic_message_data(bytes.get()),
+                            lunatic_message_size(bytes.get()), nullptr, &spawn, &pid));
+    } else {
+        // ENOTFOUND: that node's program has no such server type; ENONODE: not connected.
+        check(lunatic_spawn_node(options.node, server_node_entry_name<T>().c_str(),
+                                 lunatic_message_data(bytes.get()),
+                                 lunatic_message_size(bytes.get()), &spawn, &pid));
+    }
     // The monitor (with the init tag) turns a server that dies during init
-    // into an error instead of a wait forever, as for any request.
+    // (or a node lost meanwhile) into an error instead of a wait forever, as
+    // for any request.
     PendingReply pending(pid, init_tag);
     MessagePtr reply_message;
     try {
@@ -404,6 +474,7 @@ ProcessRef<T> start_server(const std::optional<std::string> &name,
     case StartStatus::ok:
         return ProcessRef<T>(pid);
     case StartStatus::name_taken:
+        if (!strict) return ProcessRef<T>(holder.raw());
         throw NameTaken(name.value_or(""), holder.raw());
     default:
         throw StartFailed("init failed: " + text);
@@ -445,7 +516,10 @@ public:
     constexpr uint64_t node_id() const noexcept { return node_id_; }
     constexpr lunatic_pid raw() const noexcept { return lunatic_pid{node_id_, id_}; }
 
-    /// Sends a message to a MessageHandler<M> of T; false when the server is gone.
+    /// Sends a message to a MessageHandler<M> of T; false when the server is gone
+    /// (for a server on another node: only a lost connection is known here,
+    /// lunatic::Error LUNATIC_ENONODE; a message to one that ended is dropped
+    /// there, as in Erlang).
     template <class M>
     bool send(const M &message) const {
         constexpr int index = handlers<>::template find<false, M>();
@@ -506,6 +580,8 @@ public:
         detail::check(code);
         return true;
     }
+    /// A live process of this runtime (false for a server on another node:
+    /// monitor it, or send a request, to learn about it).
     bool is_alive() const { return lunatic_process_alive(raw()) == 1; }
 
     // ---- registry, keyed by the server type and serializer ("ProcessRef<Counter>/bincode")
@@ -520,11 +596,13 @@ public:
         return true;
     }
     static std::optional<ProcessRef> lookup(const std::string &name) {
-        lunatic_pid pid{};
-        int code = lunatic_lookup(name.c_str(), detail::server_registry_type<T>().c_str(), &pid);
-        if (code == LUNATIC_ENOTFOUND) return std::nullopt;
-        detail::check(code);
-        return ProcessRef(pid);
+        if (auto pid = detail::lookup_server<T>(name, 0)) return ProcessRef(*pid);
+        return std::nullopt;
+    }
+    /// lookup in the registry of another node (connected; LUNATIC_ENONODE otherwise).
+    static std::optional<ProcessRef> lookup_node(uint64_t node_id, const std::string &name) {
+        if (auto pid = detail::lookup_server<T>(name, node_id)) return ProcessRef(*pid);
+        return std::nullopt;
     }
 
     friend constexpr bool operator==(const ProcessRef &, const ProcessRef &) noexcept = default;
@@ -640,7 +718,9 @@ private:
 
 // ------------------------------------------------------------ starting
 
-/// How a server starts: linked or not, with a config or the starter's.
+/// How a server starts: linked or not, with a config or the starter's, here
+/// or on another node. Each call returns a new builder; start / start_as /
+/// start_as_new end the chain.
 template <class T>
 class StartBuilder {
 public:
@@ -651,42 +731,63 @@ public:
     /// Linked, with a tag the link's LinkDied signals carry.
     StartBuilder link_with(Tag tag) const {
         StartBuilder b = *this;
-        b.link_.link = true;
-        b.link_.tag = tag;
+        b.options_.link.link = true;
+        b.options_.link.tag = tag;
         return b;
     }
-    /// Under config's limits and permissions (it must outlive the start call).
+    /// Under config's limits and permissions (it must outlive the start call;
+    /// on another node its values are sent along).
     StartBuilder configure(const ProcessConfig &config) const {
         StartBuilder b = *this;
-        b.link_.config = config.raw();
+        b.options_.link.config = config.raw();
         return b;
     }
     StartBuilder configure_raw(const lunatic_config *config) const {
         StartBuilder b = *this;
-        b.link_.config = config;
+        b.options_.link.config = config;
+        return b;
+    }
+    /// On the node with node_id (connected with lunatic_node_connect; this
+    /// node's own id starts it here). The server is spawned there by its
+    /// entry's stable name, "cpp:server:ProcessRef<Name>/serializer", which
+    /// every program that starts a T registers before main — so the receiving
+    /// node must run a program that contains T too (the same binary, in
+    /// practice); one that never starts a T itself says LUNATIC_SERVER_ENTRY(T).
+    /// The argument crosses encoded with T's Serializer; a name given to
+    /// start_as is registered in that node's registry. Errors: lunatic::Error
+    /// with LUNATIC_ENOTFOUND when that node's program lacks T's entry,
+    /// LUNATIC_ENONODE when the node is not connected; StartFailed when init
+    /// fails or the node is lost during it.
+    StartBuilder on_node(uint64_t node_id) const {
+        StartBuilder b = *this;
+        b.options_.node = node_id;
         return b;
     }
 
     /// Starts the server; returns once init succeeded, else throws StartFailed.
     ProcessRef<T> start(const Arg &arg = Arg{}) const {
-        return detail::start_server<T>(std::nullopt, arg, link_);
+        return detail::start_server<T>(std::nullopt, arg, options_, false);
     }
-    /// Starts the server under name: if a live server of type T holds the
-    /// name, throws NameTaken (with that server's pid) and nothing starts.
+    /// Get-or-start under name: the server of type T registered as name if
+    /// there is one (nothing starts, and the link and config of this builder
+    /// do not apply to it), else a new one, registered as name before its init
+    /// runs. Atomic: of several racing starters, one starts the server and all
+    /// get it — one init runs. A server found this way may still be in its
+    /// init; if that fails, requests to it get ServerDied. A failed init frees
+    /// the name (StartFailed). Names are typed (the registry's rule): a process
+    /// of another type, or a server of another type, under the same name is
+    /// another key and does not stop a T from starting there.
     ProcessRef<T> start_as(const std::string &name, const Arg &arg = Arg{}) const {
-        return detail::start_server<T>(name, arg, link_);
+        return detail::start_server<T>(name, arg, options_, false);
     }
-    /// start_as, or the server that holds name already (Erlang's "already_started").
-    ProcessRef<T> start_or_lookup(const std::string &name, const Arg &arg = Arg{}) const {
-        try {
-            return start_as(name, arg);
-        } catch (const NameTaken &e) {
-            return ProcessRef<T>(e.pid());
-        }
+    /// start_as that insists on a new server: if a live T holds name, throws
+    /// NameTaken (carrying that server's pid) and nothing starts.
+    ProcessRef<T> start_as_new(const std::string &name, const Arg &arg = Arg{}) const {
+        return detail::start_server<T>(name, arg, options_, true);
     }
 
 private:
-    detail::LinkRequest link_;
+    detail::StartOptions options_;
 };
 
 /// Base class of a server type T (CRTP): gives T::start, T::start_as and the
@@ -699,6 +800,7 @@ public:
     static StartBuilder<T> configure(const ProcessConfig &config) {
         return StartBuilder<T>().configure(config);
     }
+    static StartBuilder<T> on_node(uint64_t node_id) { return StartBuilder<T>().on_node(node_id); }
 
     // Variadic so that nothing about T (still incomplete here) is looked at
     // before a call: start() or start(arg).
@@ -711,10 +813,19 @@ public:
         return StartBuilder<T>().start_as(name, arg...);
     }
     template <class... A>
-    static ProcessRef<T> start_or_lookup(const std::string &name, const A &...arg) {
-        return StartBuilder<T>().start_or_lookup(name, arg...);
+    static ProcessRef<T> start_as_new(const std::string &name, const A &...arg) {
+        return StartBuilder<T>().start_as_new(name, arg...);
     }
 };
+
+/// Registers server type T's entry for starts from other nodes, in a program
+/// that never starts a T itself (one that does registers it already). At
+/// namespace scope.
+#define LUNATIC_SERVER_ENTRY(T)                                                                    \
+    [[maybe_unused]] static const bool LUNATIC_SERVER_ENTRY_CAT(lunatic_server_entry_, __LINE__) = \
+        ::lunatic::detail::ServerNodeEntry<T>::registered
+#define LUNATIC_SERVER_ENTRY_CAT(a, b) LUNATIC_SERVER_ENTRY_CAT2(a, b)
+#define LUNATIC_SERVER_ENTRY_CAT2(a, b) a##b
 
 // ------------------------------------------------------------ the server loop
 

@@ -119,24 +119,17 @@ namespace detail {
 /// the caller's mailbox however it ends — reply, death, timeout, exception.
 class PendingReply {
 public:
-    explicit PendingReply(lunatic_pid server, Tag tag = Tag::fresh())
-        : server_(server), tag_(tag), tag_id_(tag.id()) {
+    explicit PendingReply(lunatic_pid server, Tag tag = Tag::fresh()) : server_(server), tag_(tag) {
         check(lunatic_monitor_tag(server_, tag_.id()));
     }
     ~PendingReply() {
         // Status codes are ignored: a killed caller gets EKILLED here, and
-        // there is nothing left to clean up then.
+        // there is nothing left to clean up then. The demonitor frees a death
+        // signal of this monitor already queued, and none arrives after it
+        // (also from another node: the signal is checked against the monitor
+        // on arrival), so a request that got its reply leaves nothing behind.
         lunatic_demonitor_tag(server_, tag_.id());
-        if (settled_) {
-            // The reply (or the end, for shutdown) was taken: nothing else with
-            // this tag is on its way but a death signal queued before the
-            // demonitor, which a poll drops. Cheaper than lunatic_tag_discard,
-            // whose list every later arrival is checked against.
-            lunatic_message *m = nullptr;
-            while (lunatic_receive_mask(LUNATIC_RECEIVE_PROCESS_DIED | LUNATIC_RECEIVE_SIGNAL_TAGS,
-                                        &tag_id_, 1, 0, &m) == LUNATIC_OK)
-                lunatic_message_free(m);
-        } else {
+        if (!settled_) {
             // Timed out, server died, or an exception: a reply may still come
             // (late, or from a process holding a DeferredResponse): drop it on arrival.
             lunatic_tag_discard(tag_.id());
@@ -199,7 +192,6 @@ private:
 
     lunatic_pid server_;
     Tag tag_;
-    lunatic_tag tag_id_;
     bool settled_ = false;
 };
 

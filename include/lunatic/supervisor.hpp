@@ -9,15 +9,17 @@
 //             .intensity(3, std::chrono::seconds(5))
 //             .child(lunatic::ChildSpec::of<Counter>(0).name("counter"))
 //             .child(lunatic::ChildSpec::of<Logger>().restart(lunatic::Restart::transient)));
-//     auto counter = lunatic::ProcessRef<Counter>::lookup("counter");   // found again after a
-//     restart lunatic::start_child(sup, lunatic::ChildSpec::of<Worker>(7).id("worker"));
+//     // found again after a restart:
+//     auto counter = lunatic::ProcessRef<Counter>::lookup("counter");
+//     lunatic::start_child(sup, lunatic::ChildSpec::of<Worker>(7).id("worker"));
 //     lunatic::terminate_child(sup, "worker");
-//     sup.shutdown();                                                    // children stop in
-//     reverse order
+//     sup.shutdown();  // children stop in reverse order
 //
 // - Children start in order, each linked to the supervisor (if it dies, they
 //   die) and monitored by it. A named child registers its name when it starts
-//   and again after every restart; a configured child runs under its config.
+//   and again after every restart (a name taken by another server of its type
+//   is a failed start, not a shared child); a configured child runs under its
+//   config.
 // - A child that ends is restarted according to its restart type: permanent
 //   (always), transient (only after a failure, not a normal end), temporary
 //   (never; it is removed). The strategy says which children restart with it:
@@ -36,19 +38,24 @@
 //   they do not end within their shutdown timeout (default 5 s).
 // - If a child fails to start during the supervisor's own start, the children
 //   started so far are shut down and start throws StartFailed.
-//
-// A ChildSpec names the child's start function, which is a function of this
-// program: supervisors and their children live on one node (remote children
-// come with nodes, by registered entry names).
+// - ChildSpec::on_node(node_id) starts a child on another node (as
+//   T::on_node): linked, monitored, named (in that node's registry),
+//   configured, restarted and shut down across the network like a local one.
+//   A ChildSpec names its child's server type by a stable name that every
+//   program making a ChildSpec::of<T> registers, so a supervisor can itself be
+//   started on another node (Supervisor::on_node(id).start(spec)) when that
+//   node runs the same program; a type that program lacks is a StartFailed.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <tuple>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -94,18 +101,48 @@ LUNATIC_FIELDS(ConfigValues, max_memory, max_fuel_us, can_spawn_processes, can_c
                stack_size, guard_page)
 
 namespace detail {
-// Starts one child: its encoded argument, name (empty: none), link tag, config (may be null).
+// Starts one child: its encoded argument, name (empty: none), link tag, config
+// (may be null), node (0: the supervisor's).
 using ChildStartFn = lunatic_pid (*)(const std::vector<uint8_t> &arg, const std::string &name,
-                                     Tag link_tag, const lunatic_config *config);
+                                     Tag link_tag, const lunatic_config *config, uint64_t node);
 
 template <class T>
 lunatic_pid start_child_of(const std::vector<uint8_t> &arg_bytes, const std::string &name,
-                           Tag link_tag, const lunatic_config *config) {
+                           Tag link_tag, const lunatic_config *config, uint64_t node) {
     using S = typename server_serializer<T>::type;
     typename server_arg<T>::type arg{};
     decode_payload<S>(arg_bytes.data(), arg_bytes.size(), arg);
     StartBuilder<T> builder = StartBuilder<T>().link_with(link_tag).configure_raw(config);
-    return (name.empty() ? builder.start(arg) : builder.start_as(name, arg)).raw();
+    if (node != 0) builder = builder.on_node(node);
+    return (name.empty() ? builder.start(arg) : builder.start_as_new(name, arg)).raw();
+}
+
+// The child start functions of this program by a stable name (T's server
+// entry name): a ChildSpec carries the name, never a function's address, so a
+// spec that crosses to another OS process (a supervisor started on_node) or a
+// malformed one is a clear StartFailed, not a jump to a stray address.
+inline std::mutex &child_starters_mutex() {
+    static std::mutex m;
+    return m;
+}
+inline std::unordered_map<std::string, ChildStartFn> &child_starters() {
+    static std::unordered_map<std::string, ChildStartFn> starters;
+    return starters;
+}
+// Registered before main in every program that makes a ChildSpec::of<T>.
+template <class T>
+struct ChildStarter {
+    static bool add() {
+        std::lock_guard<std::mutex> lock(child_starters_mutex());
+        child_starters().emplace(server_node_entry_name<T>(), &start_child_of<T>);
+        return true;
+    }
+    static inline const bool registered = add();
+};
+inline ChildStartFn find_child_starter(const std::string &name) {
+    std::lock_guard<std::mutex> lock(child_starters_mutex());
+    auto it = child_starters().find(name);
+    return it == child_starters().end() ? nullptr : it->second;
 }
 }  // namespace detail
 
@@ -123,7 +160,8 @@ public:
         const uint8_t *data = lunatic_message_data(bytes.get());
         ChildSpec spec;
         spec.arg_.assign(data, data + lunatic_message_size(bytes.get()));
-        spec.start_ = reinterpret_cast<uint64_t>(&detail::start_child_of<T>);
+        (void)detail::ChildStarter<T>::registered;
+        spec.start_ = detail::server_node_entry_name<T>();
         spec.registry_type_ = detail::server_registry_type<T>();
         spec.id_ = detail::server_type_name<T>();
         return spec;
@@ -155,6 +193,15 @@ public:
         config_ = ConfigValues::of(config);
         return *this;
     }
+    /// Starts the child (and every restart of it) on the node with node_id, as
+    /// T::on_node(node_id) does; its name is registered in that node's registry.
+    /// A child whose node is lost ends with noconnection and is restarted
+    /// there: while the node is unreachable each try fails and counts as a
+    /// restart, so the restart intensity ends the attempts.
+    ChildSpec &on_node(uint64_t node_id) {
+        node_ = node_id;
+        return *this;
+    }
 
     const std::string &id() const noexcept { return id_; }
     const std::string &name() const noexcept { return name_; }
@@ -162,15 +209,16 @@ public:
 
     friend auto lunatic_fields(ChildSpec &c) {
         return std::tie(c.id_, c.name_, c.registry_type_, c.restart_, c.shutdown_ms_, c.start_,
-                        c.arg_, c.config_);
+                        c.arg_, c.config_, c.node_);
     }
     friend auto lunatic_fields(const ChildSpec &c) {
         return std::tie(c.id_, c.name_, c.registry_type_, c.restart_, c.shutdown_ms_, c.start_,
-                        c.arg_, c.config_);
+                        c.arg_, c.config_, c.node_);
     }
     friend constexpr auto lunatic_field_names(const ChildSpec *) {
-        return std::array<const char *, 8>{"id",          "name",  "registry_type", "restart",
-                                           "shutdown_ms", "start", "arg",           "config"};
+        return std::array<const char *, 9>{"id",      "name",        "registry_type",
+                                           "restart", "shutdown_ms", "start",
+                                           "arg",     "config",      "node"};
     }
 
 private:
@@ -180,9 +228,10 @@ private:
     std::string registry_type_;
     Restart restart_ = Restart::permanent;
     uint64_t shutdown_ms_ = 5000;
-    uint64_t start_ = 0;  // a detail::ChildStartFn of this program
+    std::string start_;  // the name of a detail::ChildStartFn (detail::child_starters)
     std::vector<uint8_t> arg_;
     std::optional<ConfigValues> config_;
+    uint64_t node_ = 0;  // 0: the supervisor's node
 };
 
 /// What a supervisor does: strategy, restart intensity, children in start order.
@@ -325,7 +374,14 @@ public:
     void handle_link_death(Tag tag, lunatic_pid, ExitReason reason) {
         // A child's link failing is handled through its monitor (which also
         // sees normal ends); any other link is the supervisor's own: fail too.
-        if (find(tag) < children_.size() || is_retired(tag)) return;
+        // A child no longer running sends no LinkDied here: one that ended on
+        // its own sent it before its ProcessDied (links are told first, and
+        // signals queue in order), so it came while the child still counted
+        // as running; one the supervisor stopped or gave up on was retired
+        // (lunatic_tag_discard frees the signals queued with its tag) and
+        // unlinked (after lunatic_unlink returns, no LinkDied of that link
+        // arrives, from this node or another).
+        if (find(tag) < children_.size()) return;
         stop_all();
         throw std::runtime_error("a linked process failed (" +
                                  std::string(reason == ExitReason::killed ? "killed" : "failed") +
@@ -352,40 +408,39 @@ private:
             if (children_[i].running && children_[i].tag == tag) return i;
         return children_.size();
     }
-    bool is_retired(Tag tag) const {
-        for (Tag t : retired_)
-            if (t == tag) return true;
-        return false;
-    }
 
     // Starts child (linked and monitored with a fresh tag); StartFailed if it did not.
     void launch(Child &child) {
         Tag tag = Tag::fresh();
         std::optional<ProcessConfig> config;
         if (child.spec.config_) config.emplace(child.spec.config_->make());
-        auto fn = reinterpret_cast<detail::ChildStartFn>(child.spec.start_);
-        lunatic_pid pid =
-            fn(child.spec.arg_, child.spec.name_, tag, config ? config->raw() : nullptr);
+        detail::ChildStartFn fn = detail::find_child_starter(child.spec.start_);
+        if (!fn)
+            throw StartFailed("no server type \"" + child.spec.start_ +
+                              "\" in this program (a ChildSpec from another program?)");
+        lunatic_pid pid = fn(child.spec.arg_, child.spec.name_, tag,
+                             config ? config->raw() : nullptr, child.spec.node_);
         detail::check(lunatic_monitor_tag(pid, tag.id()));
         child.pid = pid;
         child.tag = tag;
         child.running = true;
     }
 
-    // Forgets a child's tag: its link and monitor signals are dropped from now on.
+    // Forgets a child's tag: its monitor ends and the signals queued with the
+    // tag are freed (lunatic_tag_discard; later data with it too).
     void retire(Child &child) {
         lunatic_demonitor_tag(child.pid, child.tag.id());
         lunatic_tag_discard(child.tag.id());
-        retired_.push_back(child.tag);
-        if (retired_.size() > 1024) retired_.pop_front();
         child.running = false;
     }
 
     // Shuts a running child down (killed after its shutdown timeout).
     void stop(Child &child) {
         if (!child.running) return;
-        retire(child);
+        // Unlinked first: a LinkDied queued before the unlink is then freed by
+        // retire, and none comes after it.
         lunatic_unlink(child.pid);
+        retire(child);
         try {
             detail::shutdown_server(child.pid,
                                     static_cast<int64_t>(child.spec.shutdown_ms_) * 1000000);
@@ -451,7 +506,8 @@ private:
         try {
             launch(child);
         } catch (const NameTaken &e) {
-            if (e.pid().id != old.id || e.pid().node != old.node) throw;
+            // (Only a name in this node's registry can be taken back here.)
+            if (e.pid().id != old.id || e.pid().node != old.node || child.spec.node_ != 0) throw;
             lunatic_unregister(child.spec.name_.c_str(), child.spec.registry_type_.c_str());
             launch(child);
         }
@@ -462,7 +518,6 @@ private:
     std::chrono::milliseconds period_{5000};
     std::vector<Child> children_;
     std::deque<std::chrono::steady_clock::time_point> restarts_;
-    std::deque<Tag> retired_;
 };
 
 /// Supervisors register as "ProcessRef<lunatic.Supervisor>/bincode".

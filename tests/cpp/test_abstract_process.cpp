@@ -233,29 +233,45 @@ TEST_CASE("deferred requests answered by a third process") {
     server.shutdown();
 }
 
-TEST_CASE("start_as: a taken name is NameTaken carrying the holder; start_or_lookup gets it") {
+TEST_CASE("start_as is get-or-start; start_as_new throws NameTaken carrying the holder") {
     lunatic::Runtime runtime({.workers = 2});
+    int before = counters_started.load();
     auto first = Counter::start_as("the-counter", Counter::Arg{3, Notify()});
+    CHECK(counters_started.load() - before == 1);
     auto found = lunatic::ProcessRef<Counter>::lookup("the-counter");
     REQUIRE(found.has_value());
     CHECK(*found == first);
-    int before = counters_started.load();
+    // Taken: the holder comes back and no init runs.
+    before = counters_started.load();
+    CHECK(Counter::start_as("the-counter", Counter::Arg{4, Notify()}) == first);
+    CHECK(Counter::link().start_as("the-counter", Counter::Arg{5, Notify()}) == first);
+    CHECK(first.request(Get{}) == 3);
     try {
-        Counter::start_as("the-counter", Counter::Arg{4, Notify()});
+        Counter::start_as_new("the-counter", Counter::Arg{4, Notify()});
         FAIL("no error");
     } catch (const lunatic::NameTaken &e) {
         CHECK(e.pid().id == first.id());
         CHECK(e.code() == LUNATIC_EEXIST);
     }
-    CHECK(counters_started.load() == before);  // the loser never ran init
-    CHECK(Counter::start_or_lookup("the-counter", Counter::Arg{5, Notify()}) == first);
-    // Typed: another server type under the same name is another key.
+    CHECK(counters_started.load() == before);  // neither call ran init
+    // Typed: another server type under the same name is another key, so a
+    // Watcher starts there beside the Counter (and the Counter is not found as one).
     CHECK_FALSE(lunatic::ProcessRef<Watcher>::lookup("the-counter").has_value());
+    auto watcher = Watcher::start_as("the-counter");
+    CHECK(watcher.raw().id != first.id());
+    CHECK(lunatic::ProcessRef<Watcher>::lookup("the-counter") == watcher);
+    CHECK(lunatic::ProcessRef<Counter>::lookup("the-counter") == first);
+    watcher.shutdown();
     first.shutdown();
     // Freed with the server: the name can be taken again.
-    auto second = Counter::start_as("the-counter", Counter::Arg{6, Notify()});
+    auto second = Counter::start_as_new("the-counter", Counter::Arg{6, Notify()});
+    CHECK(second != first);
     CHECK(second.request(Get{}) == 6);
     second.shutdown();
+    // A failed init frees the name.
+    CHECK_THROWS_AS(Counter::start_as("the-counter", Counter::Arg{-1, Notify()}),
+                    lunatic::StartFailed);
+    CHECK_FALSE(lunatic::ProcessRef<Counter>::lookup("the-counter").has_value());
 }
 
 TEST_CASE("start_as races: many starters at once, one server") {
@@ -270,7 +286,7 @@ TEST_CASE("start_as races: many starters at once, one server") {
                 std::make_pair(name, mailbox.this_process()),
                 [](std::pair<std::string, lunatic::Process<lunatic::ProcessRef<Counter>>> c,
                    lunatic::Mailbox<int>) {
-                    c.second.send(Counter::start_or_lookup(c.first, Counter::Arg{1, Notify()}));
+                    c.second.send(Counter::start_as(c.first, Counter::Arg{1, Notify()}));
                 });
         }
         lunatic::ProcessRef<Counter> winner;
@@ -284,6 +300,37 @@ TEST_CASE("start_as races: many starters at once, one server") {
         CHECK(winner.is_alive());
         winner.shutdown();
     }
+}
+
+TEST_CASE("start_as_new races: one starter wins, the others get NameTaken carrying it") {
+    lunatic::Runtime runtime({.workers = 2});
+    // Each starter reports the pid it started (ok = 1) or the holder NameTaken named (ok = 0).
+    using Report = std::pair<int32_t, lunatic::ProcessRef<Counter>>;
+    lunatic::Mailbox<Report> mailbox;
+    const int before = counters_started.load();
+    constexpr int kStarters = 8;
+    for (int i = 0; i < kStarters; ++i) {
+        lunatic::spawn(
+            mailbox.this_process(), [](lunatic::Process<Report> parent, lunatic::Mailbox<int>) {
+                try {
+                    parent.send({1, Counter::start_as_new("strict", Counter::Arg{1, Notify()})});
+                } catch (const lunatic::NameTaken &e) {
+                    parent.send({0, lunatic::ProcessRef<Counter>(e.pid())});
+                }
+            });
+    }
+    int winners = 0;
+    lunatic::ProcessRef<Counter> server;
+    for (int i = 0; i < kStarters; ++i) {
+        auto r = mailbox.receive_timeout(10s);
+        REQUIRE(r.is_message());
+        if (i == 0) server = r->second;
+        CHECK(r->second == server);
+        winners += r->first;
+    }
+    CHECK(winners == 1);
+    CHECK(counters_started.load() - before == 1);
+    server.shutdown();
 }
 
 TEST_CASE("die_if_link_dies(false): link failures reach handle_link_death") {

@@ -58,6 +58,34 @@ struct Crasher : lunatic::AbstractProcess<Crasher> {
     void handle(Crash) { throw std::runtime_error("crash loop"); }
 };
 
+// The status of a spawn made by the child: LUNATIC_EPERM under a config
+// without can_spawn_processes.
+struct TrySpawn {};
+LUNATIC_NO_FIELDS(TrySpawn)
+struct Spawner : lunatic::AbstractProcess<Spawner> {
+    using Handlers = lunatic::Handlers<lunatic::RequestHandler<TrySpawn>>;
+    int32_t handle(TrySpawn) const {
+        try {
+            lunatic::spawn(0, [](int, lunatic::Mailbox<int>) {});
+            return LUNATIC_OK;
+        } catch (const lunatic::Error &e) {
+            return e.code();
+        }
+    }
+};
+
+// A child whose terminate never ends on its own (it sleeps far past any
+// shutdown timeout): only a kill stops it.
+struct Stubborn : lunatic::AbstractProcess<Stubborn> {
+    using Handlers = lunatic::Handlers<lunatic::RequestHandler<Name>>;
+    std::string handle(Name) const { return "stubborn"; }
+    void terminate() {
+        note("stubborn ignores shutdown");
+        lunatic::sleep(60s);
+        note("stubborn woke up");  // never: the kill ends the sleep
+    }
+};
+
 lunatic::ChildSpec child(const std::string &id) { return lunatic::ChildSpec::of<Child>(id).id(id); }
 
 std::vector<lunatic_pid> pids(const lunatic::ProcessRef<lunatic::Supervisor> &sup) {
@@ -240,7 +268,7 @@ TEST_CASE("dynamic children: start_child, terminate_child, and a failed start") 
 TEST_CASE("a child failing to start makes the supervisor's start fail, stopping the others") {
     lunatic::Runtime runtime({.workers = 2, .log = quiet});
     take_journal();
-    Child::start_as("holder", std::string("holder"));
+    Child::start_as_new("holder", std::string("holder"));
     take_journal();
     try {
         lunatic::Supervisor::start(
@@ -290,4 +318,69 @@ TEST_CASE("supervisors nest") {
     top.shutdown(10s);
     CHECK(take_journal() ==
           std::vector<std::string>{"start outer", "start inner", "stop inner", "stop outer"});
+}
+
+TEST_CASE("a child with its own config runs under it") {
+    lunatic::Runtime runtime({.workers = 2, .log = quiet});
+    lunatic::ProcessConfig no_spawning;
+    no_spawning.set_can_spawn_processes(false).set_max_memory(4 << 20);
+    auto sup = lunatic::Supervisor::start(
+        lunatic::SupervisorSpec()
+            .intensity(10, 5s)
+            .child(lunatic::ChildSpec::of<Spawner>().id("limited").configure(no_spawning))
+            .child(lunatic::ChildSpec::of<Spawner>().id("free")));
+    auto kids = lunatic::which_children(sup);
+    REQUIRE(kids.size() == 2);
+    // The config is the child's, not the supervisor's: its sibling may spawn.
+    CHECK(kids[0].ref<Spawner>().request(TrySpawn{}, 5s) == LUNATIC_EPERM);
+    CHECK(kids[1].ref<Spawner>().request(TrySpawn{}, 5s) == LUNATIC_OK);
+    // And again after a restart.
+    kids[0].ref<Spawner>().kill();
+    lunatic_pid restarted = wait_restarted(sup, 0, kids[0].process.raw());
+    CHECK(lunatic::ProcessRef<Spawner>(restarted).request(TrySpawn{}, 5s) == LUNATIC_EPERM);
+    CHECK(sup.shutdown(10s) == lunatic::ExitReason::normal);
+}
+
+TEST_CASE("a child that ignores shutdown is killed after its shutdown timeout") {
+    lunatic::Runtime runtime({.workers = 2, .log = quiet});
+    take_journal();
+    auto sup = lunatic::Supervisor::start(
+        lunatic::SupervisorSpec()
+            .child(child("polite"))
+            .child(lunatic::ChildSpec::of<Stubborn>().id("stubborn").shutdown_timeout(300ms)));
+    auto kids = lunatic::which_children(sup);
+    REQUIRE(kids.size() == 2);
+    lunatic::Mailbox<int> watcher;
+    watcher.monitor(kids[1].process);
+    auto start = std::chrono::steady_clock::now();
+    CHECK(sup.shutdown(20s) == lunatic::ExitReason::normal);
+    auto took = std::chrono::steady_clock::now() - start;
+    auto r = watcher.receive_timeout(5s);
+    REQUIRE(r.is_process_died());
+    CHECK(r.reason() == lunatic::ExitReason::killed);
+    // Killed once its 300 ms were up: not before (generous margins: not after 10 s).
+    CHECK(took >= 250ms);
+    CHECK(took < 10s);
+    // Reverse order: the stubborn one first (killed), then the polite one.
+    CHECK(take_journal() ==
+          std::vector<std::string>{"start polite", "stubborn ignores shutdown", "stop polite"});
+    CHECK_FALSE(kids[0].ref<Child>().is_alive());
+}
+
+TEST_CASE("a ChildSpec naming a server type this program lacks is a StartFailed, not a crash") {
+    lunatic::Runtime runtime({.workers = 2, .log = quiet});
+    // A spec as it could arrive from elsewhere: its child type is unknown here.
+    lunatic::ChildSpec spec = child("odd");
+    std::get<5>(lunatic_fields(spec)) = "cpp:server:ProcessRef<NoSuchServer>/bincode";
+    auto sup = lunatic::Supervisor::start(lunatic::SupervisorSpec());
+    try {
+        lunatic::start_child(sup, spec);
+        FAIL("no error");
+    } catch (const lunatic::StartFailed &e) {
+        CHECK(std::string(e.what()).find("NoSuchServer") != std::string::npos);
+    }
+    CHECK_THROWS_AS(lunatic::Supervisor::start(lunatic::SupervisorSpec().child(spec)),
+                    lunatic::StartFailed);
+    CHECK(sup.is_alive());
+    sup.shutdown(10s);
 }

@@ -86,8 +86,10 @@ def test_sleep_wrong_durations(seconds, mailbox):
 
 @pytest.mark.parametrize("value", [
     "x",
-    pytest.param(1.5, marks=pytest.mark.xfail(
-        strict=True, reason="Tag(1.5) is truncated to Tag(1) instead of raising TypeError")),
+    1.5,
+    2.0,
+    True,
+    "7",
     1 << 80,
     -(1 << 80),
 ])
@@ -95,6 +97,57 @@ def test_tag_wrong_values(value, mailbox):
     with pytest.raises(WRONG):
         lunatic.Tag(value)
     still_works(mailbox)
+
+
+@pytest.mark.parametrize("value", [1.5, 2.0, True, False, "7", b"7"])
+def test_tag_non_integers_are_type_errors(value):
+    # Not truncated (int(1.5) == 1), not parsed (int("7") == 7), not read as 0/1 (bool).
+    with pytest.raises(TypeError, match="a tag is an int"):
+        lunatic.Tag(value)
+
+
+def _child(capture, mailbox):
+    return None
+
+
+# Every integer argument of the API refuses a float (even a whole one) instead of
+# truncating it; durations in seconds are floats on purpose and are not here.
+@pytest.mark.parametrize("call", [
+    lambda me: lunatic.Process(1.0, 1),
+    lambda me: lunatic.Process(1, 2.0),
+    lambda me: lunatic.spawn(_child, stack_size=65536.0),
+    lambda me: lunatic.spawn(_child, link_tag=1.0),
+    lambda me: lunatic.spawn_link(_child, None, 1.0),
+    lambda me: lunatic.spawn_named("x", worker=1.0),
+    lambda me: lunatic.spawn_named("x", stack_size=65536.0),
+    lambda me: lunatic.ProcessConfig(max_memory=1.0),
+    lambda me: lunatic.ProcessConfig(max_fuel=1.0),
+    lambda me: lunatic.ProcessConfig(stack_size=65536.0),
+    lambda me: me.tag_send(1.0, "x"),
+    lambda me: me.send_after("x", 0.01, tag=1.0),
+    lambda me: me.link(1.0),
+    lambda me: lunatic.Mailbox().tag_receive(1.0, timeout=0),
+    lambda me: lunatic.Mailbox().tag_receive([2.0], timeout=0),
+    lambda me: lunatic.node_start("x", "cookie", port=1.0),
+    lambda me: lunatic.connect("127.0.0.1", 80.0),
+    lambda me: lunatic.spawn_node(1.0, _child),
+    lambda me: lunatic.spawn_node(lunatic.node_id(), _child, stack_size=65536.0),
+])
+def test_integer_arguments_refuse_floats(call, mailbox):
+    with pytest.raises((TypeError, ValueError), match="int|integer|tag|Process node_id|Process id"):
+        call(lunatic.this_process())
+    still_works(mailbox)
+
+
+def test_tag_takes_ints_tags_and_index_types():
+    class Index:
+        def __index__(self):
+            return 9
+
+    assert lunatic.Tag(5) == 5 and type(lunatic.Tag(5)) is lunatic.Tag
+    assert lunatic.Tag(lunatic.Tag(6)) == 6
+    assert lunatic.Tag(Index()) == 9
+    assert lunatic.Tag(0) == lunatic.Tag.none()
 
 
 @pytest.mark.parametrize("node, pid", [(-1, 1), (1 << 64, 1), ("node", 1), (1, None)])

@@ -243,3 +243,84 @@ def test_a_nested_supervisor_and_start_as(mailbox):
     assert refs(outer)["inner"] != inner_ref
     outer.shutdown(timeout=TIMEOUT)
     assert events(mailbox, 2) == [("stop", "y"), ("stop", "x")]
+
+
+@dataclasses.dataclass
+class TrySpawn:
+    pass
+
+
+def _noop(capture, mailbox):
+    pass
+
+
+class Spawner(lunatic.AbstractProcess):
+    """Answers TrySpawn with what a spawn from inside it gives."""
+
+    def init(self, arg):
+        pass
+
+    @lunatic.handle_request
+    def try_spawn(self, query: TrySpawn):
+        try:
+            lunatic.spawn(_noop, None)
+            return "spawned"
+        except PermissionError as e:
+            return f"PermissionError: {e}"
+
+
+class Stubborn(lunatic.AbstractProcess):
+    """Its terminate never ends on its own: only a kill stops it."""
+
+    def init(self, observer):
+        self.observer = observer
+
+    @lunatic.handle_request
+    def get(self, query: Get):
+        return "stubborn"
+
+    def terminate(self):
+        self.observer.tag_send(EVENTS, ("ignoring", "shutdown"))
+        lunatic.sleep(60)
+        self.observer.tag_send(EVENTS, ("woke", "up"))  # never: the kill ends the sleep
+
+
+def test_a_child_with_its_own_config_runs_under_it(mailbox):
+    no_spawning = lunatic.ProcessConfig(can_spawn_processes=False)
+    sup = lunatic.Supervisor.start(SupervisorSpec(intensity=(10, 5.0), children=[
+        ChildSpec(Spawner, id="limited", config=no_spawning),
+        ChildSpec(Spawner, id="free"),
+    ]))
+    kids = refs(sup)
+    answer = kids["limited"].request(TrySpawn(), timeout=TIMEOUT)
+    assert answer.startswith("PermissionError") and "can_spawn_processes" in answer, answer
+    assert kids["free"].request(TrySpawn(), timeout=TIMEOUT) == "spawned"
+    # Still under it after a restart.
+    kill_and_wait(kids["limited"])
+    deadline = time.monotonic() + TIMEOUT
+    while refs(sup)["limited"] in (None, kids["limited"]):
+        assert time.monotonic() < deadline, "not restarted"
+        lunatic.sleep(0.005)
+    assert refs(sup)["limited"].request(TrySpawn(), timeout=TIMEOUT).startswith("PermissionError")
+    sup.shutdown(timeout=TIMEOUT)
+
+
+def test_a_child_that_ignores_shutdown_is_killed_after_its_shutdown_timeout(mailbox):
+    sup = lunatic.Supervisor.start(SupervisorSpec(children=[
+        child("polite"),
+        ChildSpec(Stubborn, lunatic.this_process(), id="stubborn", shutdown=0.3),
+    ]))
+    assert events(mailbox, 1) == [("start", "polite")]
+    stubborn = refs(sup)["stubborn"]
+    watcher = lunatic.Mailbox()
+    watcher.monitor(stubborn.process)
+    start = time.monotonic()
+    assert sup.shutdown(timeout=20.0) == ExitReason.NORMAL
+    took = time.monotonic() - start
+    died = watcher.receive(timeout=TIMEOUT)
+    assert isinstance(died, lunatic.ProcessDied) and died.reason == ExitReason.KILLED, died
+    # Killed once its 0.3 s were up: not before (generous margin: not after 10 s).
+    assert 0.25 <= took < 10.0, took
+    # Reverse order: the stubborn one (killed), then the polite one.
+    assert events(mailbox, 2) == [("ignoring", "shutdown"), ("stop", "polite")]
+    no_more_events(mailbox, 0.1)

@@ -96,6 +96,7 @@ from ._protocol import (
     protocol_capture,
     spawn_protocol,
 )
+from ._node import Node, connect, lookup_nodes, node_start, nodes, spawn_node
 from ._request import DeferredResponse, ReplyTo, Request, request
 from ._serializers import Json, MessagePack, Pickle
 from ._server import AbstractProcess, ProcessRef, handle_deferred_request, handle_message, handle_request
@@ -103,11 +104,11 @@ from ._supervisor import ChildSpec, Restart, Strategy, Supervisor, SupervisorRef
 
 __version__ = _lunatic.version()
 
-from . import _config, _errors, _process, _protocol, _request, _server, _supervisor
+from . import _config, _errors, _node, _process, _protocol, _request, _server, _supervisor
 
 # The public names are those of the submodules (each keeps its own list), plus the serializers.
-__all__ = [*_process.__all__, *_config.__all__, *_request.__all__, *_server.__all__, *_supervisor.__all__,
-           *_protocol.__all__, "Pickle", "MessagePack", "Json", *_errors.__all__]
+__all__ = [*_process.__all__, *_config.__all__, *_node.__all__, *_request.__all__, *_server.__all__,
+           *_supervisor.__all__, *_protocol.__all__, "Pickle", "MessagePack", "Json", *_errors.__all__]
 
 
 def _env_int(name: str, default: int) -> int:
@@ -144,4 +145,6 @@ _lunatic.start(_workers, _threading.main_thread().ident or _threading.get_ident(
 # atexit runs before the interpreter finalizes: the processes still running
 # are killed and unwind while Python is intact.
 _atexit.register(_lunatic.shutdown)
+# Other nodes spawn Python functions here through the C entry "lunatic.python".
+_lunatic.set_node_bootstrap(_node._remote_bootstrap)
 _os.register_at_fork(after_in_child=_lunatic.after_fork_child)

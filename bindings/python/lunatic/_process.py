@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import enum
 import math
+import operator
 import sys
 import traceback
 from typing import Any, Callable, Iterable, Iterator, NamedTuple, Optional, Tuple, Type, Union
@@ -65,6 +66,10 @@ class Tag(int):
     given (``lunatic_tag_new``); ``Tag(n)`` is the tag ``n`` of your choosing
     (0 means "no tag"; negative tags are reserved for the runtime). A tag is an
     ``int``: plain integers work wherever a tag is expected.
+
+    ``n`` must be an integer (an ``int``, a ``Tag`` or any type with
+    ``__index__``): a ``float``, a ``str`` or a ``bool`` raises
+    :class:`TypeError` rather than being truncated or read as a number.
     """
 
     __slots__ = ()
@@ -72,6 +77,13 @@ class Tag(int):
     def __new__(cls, value: Optional[int] = None) -> "Tag":
         if value is None:
             value = _lunatic.tag_new()
+        elif isinstance(value, bool):  # True is an int to Python, but never a meaningful tag
+            raise TypeError("a tag is an int or lunatic.Tag, not bool")
+        else:
+            try:
+                value = operator.index(value)  # int(1.5) would truncate, int("7") would parse
+            except TypeError:
+                raise TypeError(f"a tag is an int or lunatic.Tag, not {type(value).__name__}") from None
         tag = int.__new__(cls, value)
         if not 0 <= tag < (1 << 63):
             raise ValueError(f"a tag is between 0 and 2**63-1 (negative tags are the runtime's), not {int(tag)}")
@@ -151,10 +163,21 @@ def _name_value(name: Any) -> str:
     return name
 
 
-def lookup(name: str, *, serializer: Any = Pickle, type: Optional[str] = None) -> Optional["Process"]:
+def lookup(name: str, *, serializer: Any = Pickle, type: Optional[str] = None,
+           node: Any = None) -> Optional["Process"]:
     """The process registered as ``name`` with the type ``type`` (default :func:`registry_type` of
-    ``serializer``), as a handle sending with ``serializer``; ``None`` if there is none."""
-    r = _lunatic.lookup(_name_value(name), _registry_key(serializer, type))
+    ``serializer``), as a handle sending with ``serializer``; ``None`` if there is none.
+
+    ``node`` (a node id or a :class:`lunatic.Node`) asks that node's registry instead,
+    with the same typing rule (waits for its answer, at most 10 s; :class:`lunatic.NoNodeError`
+    when it is not connected)."""
+    key = _registry_key(serializer, type)
+    if node is None:
+        r = _lunatic.lookup(_name_value(name), key)
+    else:
+        from ._node import _node_id
+
+        r = _lunatic.lookup_node(_node_id(node), _name_value(name), key)
     return None if r is None else Process(r[0], r[1], serializer)
 
 
@@ -293,9 +316,10 @@ class Process:
             raise NameTakenError(e.message, e.code) from None
 
     @classmethod
-    def lookup(cls, name: str, serializer: Any = Pickle, type: Optional[str] = None) -> Optional["Process"]:
+    def lookup(cls, name: str, serializer: Any = Pickle, type: Optional[str] = None, *,
+               node: Any = None) -> Optional["Process"]:
         """The same as :func:`lunatic.lookup`."""
-        return lookup(name, serializer=serializer, type=type)
+        return lookup(name, serializer=serializer, type=type, node=node)
 
     @staticmethod
     def unregister(name: str, serializer: Any = Pickle, type: Optional[str] = None) -> bool:
@@ -629,7 +653,11 @@ def _with_envelope(err: DeserializationError, r: tuple, serializer: Any) -> Dese
 def _tag_tuple(tags: Any) -> tuple:
     if isinstance(tags, int):
         return (_tag_value(tags),)
-    result = tuple(_tag_value(t) for t in tags)
+    try:
+        it = iter(tags)
+    except TypeError:
+        raise TypeError(f"tags is a tag or an iterable of tags, not {type(tags).__name__}") from None
+    result = tuple(_tag_value(t) for t in it)
     if not result:
         raise ValueError("tag_receive needs at least one tag")
     return result

@@ -335,9 +335,9 @@ class AbstractProcess:
                  link_tag: Optional[int] = None, config: Optional[ProcessConfig] = None) -> ProcessRef:
         """Get-or-start under ``name``: the server of this class registered as ``name`` if there
         is one, else a new one registered as ``name`` before its ``init`` runs — atomically: of
-        two racing starters, one starts the server and both get it. (C++'s ``start_as`` raises
-        ``NameTaken`` there; its ``start_or_lookup`` is this.) If ``init`` fails, the name is
-        freed and :class:`lunatic.StartFailed` raised."""
+        two racing starters, one starts the server and both get it (as C++'s ``start_as``; its
+        ``start_as_new`` raises ``NameTaken`` instead). If ``init`` fails, the name is freed and
+        :class:`lunatic.StartFailed` raised."""
         if not isinstance(name, str) or not name:
             raise TypeError("start_as: a name is a non-empty str")
         found = cls.lookup(name)

@@ -24,7 +24,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Type
 from . import _lunatic
 from ._config import ProcessConfig
 from ._errors import Error, NameTakenError, StartFailed, TimeoutError
-from ._process import ExitReason, LinkDied, Process, ProcessDied
+from ._process import ExitReason, LinkDied, ProcessDied, Tag
 from ._request import _Pending
 from ._server import _SHUTDOWN, AbstractProcess, ProcessRef, _start, handle_request
 
@@ -131,11 +131,12 @@ class SupervisorRef(ProcessRef):
 
 
 class _Child:
-    __slots__ = ("spec", "ref")
+    __slots__ = ("spec", "ref", "tag")
 
     def __init__(self, spec: ChildSpec) -> None:
         self.spec = spec
         self.ref: Optional[ProcessRef] = None
+        self.tag = 0  # of its link and monitor while it runs
 
 
 class IntensityReached(Error):
@@ -166,8 +167,9 @@ class Supervisor(AbstractProcess):
         self._strategy = spec.strategy
         self._max_restarts, self._period = spec.intensity
         self._children: List[_Child] = [_Child(c) for c in spec.children]
-        self._by_pid: Dict[Process, _Child] = {}
-        self._ever: set = set()  # every child process, to tell their links from others
+        # Running children by the tag of their link and monitor (a fresh one per start), so
+        # their signals are told from others' and from those of their earlier incarnations.
+        self._by_tag: Dict[int, _Child] = {}
         self._restarts: collections.deque = collections.deque()
         for child in self._children:
             try:
@@ -180,37 +182,48 @@ class Supervisor(AbstractProcess):
 
     def _start_child(self, child: _Child) -> ProcessRef:
         spec = child.spec
+        tag = int(Tag())
         try:
-            ref = _start(spec.server_class, spec.arg, spec.name, True, 0, spec.config, strict=True)
+            ref = _start(spec.server_class, spec.arg, spec.name, True, tag, spec.config, strict=True)
         except NameTakenError as e:
             raise StartFailed(f"child {spec.id!r}: {e}") from None
-        _lunatic.monitor(ref.node_id, ref.id)
-        child.ref = ref
-        self._by_pid[ref.process] = child
-        self._ever.add(ref.process)
+        _lunatic.monitor_tag(ref.node_id, ref.id, tag)
+        child.ref, child.tag = ref, tag
+        self._by_tag[tag] = child
         return ref
 
-    def _stop(self, ref: ProcessRef, timeout: float) -> None:
-        """Shuts a child down and waits until it has ended (killed after timeout)."""
-        process = ref.process
-        self._by_pid.pop(process, None)  # its ProcessDied and LinkDied are ignored from now on
+    def _retire(self, child: _Child) -> None:
+        """Forgets a child's tag: its monitor ends and the signals queued with the tag are freed
+        (tag_discard). No LinkDied of it comes later: one that ended on its own sent it before its
+        ProcessDied (links are told first); one being stopped is unlinked first."""
+        self._by_tag.pop(child.tag, None)
+        ref = child.ref
+        child.ref = None
         try:
-            _lunatic.demonitor(process.node_id, process.id)
+            _lunatic.demonitor_tag(ref.node_id, ref.id, child.tag)
+            _lunatic.tag_discard(child.tag)
         except Error:
             pass
+
+    def _stop_child(self, child: _Child) -> None:
+        """Shuts a running child down and waits until it has ended (killed after its shutdown
+        timeout)."""
+        if child.ref is None:
+            return
+        process = child.ref.process
+        try:
+            _lunatic.unlink(process.node_id, process.id)
+        except Error:
+            pass
+        self._retire(child)
         with _Pending(process) as pending:
             if not _lunatic.send(process.node_id, process.id, 0, bytes((_SHUTDOWN, 0))):
                 return
             try:
-                pending.wait_death(timeout)
+                pending.wait_death(child.spec.shutdown)
             except TimeoutError:
                 process.kill()
                 pending.wait_death(None)
-
-    def _stop_child(self, child: _Child) -> None:
-        if child.ref is not None:
-            ref, child.ref = child.ref, None
-            self._stop(ref, child.spec.shutdown)
 
     def _stop_all(self) -> None:
         for child in reversed(self._children):
@@ -232,10 +245,10 @@ class Supervisor(AbstractProcess):
                                    f"in {self._period:g} s")
 
     def handle_process_died(self, died: ProcessDied) -> None:
-        child = self._by_pid.pop(died.process, None)
+        child = self._by_tag.get(died.tag)
         if child is None:
             return  # a child stopped on purpose, or not ours
-        child.ref = None
+        self._retire(child)
         restart = child.spec.restart
         if restart == Restart.TEMPORARY:
             self._children.remove(child)
@@ -268,7 +281,7 @@ class Supervisor(AbstractProcess):
                     self._count_restart()  # a start that fails is a restart that failed
 
     def handle_link_death(self, died: LinkDied) -> None:
-        if died.process in self._ever:
+        if died.tag in self._by_tag:
             return  # a child's failure: its ProcessDied decides
         self._stop_all()
         raise Error(f"linked process {died.process} failed: {died.text}")

@@ -83,6 +83,7 @@ size_t g_stack_size = size_t(8) << 20;  // default stack of a Python process
 unsigned long g_main_thread = 0;        // ident of the thread that handles signals
 PyObject *g_error_classes = nullptr;    // dict: status code -> exception class
 PyObject *g_error_base = nullptr;       // lunatic.Error
+PyObject *g_node_bootstrap = nullptr;   // lunatic._node._remote_bootstrap (set_node_bootstrap)
 
 constexpr int64_t kSliceNs = 50'000'000;  // main-thread waits: signal checks this often
 
@@ -303,6 +304,89 @@ int python_entry(const uint8_t *capture, size_t capture_len, void *user) {
     Py_DECREF(arg);
     give_back_thread_state(ts);  // releases the GIL
     return code;
+}
+
+// ------------------------------------------------------------ remote spawns
+// Another node spawns a Python function here by the entry name "lunatic.python"
+// (lunatic_spawn_node). A remote spawn runs on any worker with the spawner's
+// stack size, while Python must run pinned to the Python worker: so the named
+// entry is a small C process (no Python, no GIL) that spawns the Python
+// process pinned there, then ends. The Python process tells the spawner its
+// pid itself (lunatic/_node.py). The capture, little-endian:
+//   u64 stack size (0 = the default) | u64 spawner node | u64 spawner id |
+//   i64 reply tag | the bootstrap's bytes
+// The Python process gets everything after the stack size. A starter that
+// cannot start it says so to the spawner: 'E', i32 status, the message.
+
+constexpr const char *kNodeEntryName = "lunatic.python";
+constexpr size_t kNodeHeader = 32;
+
+uint64_t read_le64(const uint8_t *p) {
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
+    return v;
+}
+
+int python_node_process(const uint8_t *capture, size_t capture_len, void *) {
+    PyThreadState *ts = take_thread_state();
+    if (!ts) {
+        lunatic_fail("lunatic: cannot create a Python thread state");
+        return 1;
+    }
+    PyEval_RestoreThread(ts);
+    int code;
+    PyObject *target = g_node_bootstrap;
+    if (!target) {
+        lunatic_fail("lunatic.python: this interpreter has no node bootstrap");
+        code = 1;
+    } else {
+        Py_INCREF(target);
+        code = run_python(target, Py_None, capture, capture_len);
+        Py_DECREF(target);
+    }
+    give_back_thread_state(ts);  // releases the GIL
+    return code;
+}
+
+int python_node_entry(const uint8_t *capture, size_t capture_len, void *) {
+    if (capture_len < kNodeHeader) {
+        lunatic_fail("lunatic.python: a malformed capture (shorter than its header)");
+        return 1;
+    }
+    const uint64_t stack = read_le64(capture);
+    const lunatic_pid spawner{read_le64(capture + 8), read_le64(capture + 16)};
+    const auto tag = static_cast<lunatic_tag>(read_le64(capture + 24));
+    int rc;
+    const char *why;
+    // The entry is registered for the whole OS process: another runtime of it
+    // (a C/C++ program embedding Python, say) has no Python worker.
+    if (lunatic_current_runtime() != g_runtime || g_runtime == nullptr) {
+        rc = LUNATIC_ENOTFOUND;
+        why = "this runtime does not run Python";
+    } else {
+        lunatic_spawn_options o;
+        lunatic_spawn_options_init(&o);
+        // g_python_worker and g_stack_size are written once, before the entry is registered.
+        o.worker = g_python_worker;
+        o.stack_size = stack ? static_cast<size_t>(stack) : g_stack_size;
+        rc = lunatic_spawn(python_node_process, capture + 8, capture_len - 8, nullptr, &o, nullptr);
+        if (rc == LUNATIC_OK) return 0;
+        why = lunatic_errmsg();
+    }
+    try {  // no C++ exception leaves an entry
+        std::string message =
+            std::string("lunatic.python: cannot start the Python process: ") + why;
+        std::string reply(5, '\0');
+        reply[0] = 'E';
+        const auto code = static_cast<uint32_t>(rc);
+        for (int i = 0; i < 4; ++i) reply[1 + i] = static_cast<char>((code >> (8 * i)) & 0xff);
+        reply += message;
+        lunatic_send_bytes(spawner, tag, reply.data(), reply.size());
+        lunatic_fail(message.c_str());
+    } catch (...) {
+        lunatic_fail("lunatic.python: cannot start the Python process (out of memory)");
+    }
+    return 1;
 }
 
 // ------------------------------------------------------------ raw functions
@@ -1152,6 +1236,257 @@ PyObject *py_json_double(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
 #endif
 }
 
+// ------------------------------------------------------------------ nodes
+
+// A u32 argument (milliseconds, bytes): OverflowError above 2**32-1.
+bool to_u32(PyObject *o, uint32_t *out, const char *what) {
+    uint64_t v;
+    if (!to_u64(o, &v)) return false;
+    if (v > UINT32_MAX) {
+        PyErr_Format(PyExc_OverflowError, "%s is too big (at most 2**32-1)", what);
+        return false;
+    }
+    *out = static_cast<uint32_t>(v);
+    return true;
+}
+
+// node_start(name, cookie, host, port, max_frame_bytes, heartbeat_ms, peer_timeout_ms,
+//            reconnect_max_ms, attributes: list[str]) -> port
+PyObject *py_node_start(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
+    if (!check_nargs("node_start", nargs, 9) || !runtime_ready()) return nullptr;
+    const char *name = c_string(args[0], "a node name");
+    if (!name) return nullptr;
+    const char *cookie = c_string(args[1], "a cookie");
+    if (!cookie) return nullptr;
+    const char *host = c_string(args[2], "a host");
+    if (!host) return nullptr;
+    uint64_t port;
+    if (!to_u64(args[3], &port)) return nullptr;
+    if (port > 65535) {
+        PyErr_SetString(PyExc_ValueError, "a port is between 0 and 65535");
+        return nullptr;
+    }
+    lunatic_node_options o;
+    lunatic_node_options_init(&o);
+    if (!to_u32(args[4], &o.max_frame_bytes, "max_frame_bytes") ||
+        !to_u32(args[5], &o.heartbeat_ms, "heartbeat") ||
+        !to_u32(args[6], &o.peer_timeout_ms, "peer_timeout") ||
+        !to_u32(args[7], &o.reconnect_max_ms, "reconnect_max"))
+        return nullptr;
+    PyObject *seq = PySequence_Fast(args[8], "attributes must be a sequence of str");
+    if (!seq) return nullptr;
+    const Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    std::vector<std::string> owned;  // the C strings outlive the str objects' UTF-8 caches
+    std::vector<const char *> attributes;
+    owned.reserve(static_cast<size_t>(n));
+    for (Py_ssize_t i = 0; i < n; ++i) {
+        const char *a = c_string(PySequence_Fast_GET_ITEM(seq, i), "an attribute");
+        if (!a) {
+            Py_DECREF(seq);
+            return nullptr;
+        }
+        owned.emplace_back(a);
+    }
+    Py_DECREF(seq);
+    for (const std::string &a : owned) attributes.push_back(a.c_str());
+    std::string owned_name = name, owned_cookie = cookie, owned_host = host;
+    o.name = owned_name.c_str();
+    o.cookie = owned_cookie.c_str();
+    o.listen_host = owned_host.c_str();
+    o.listen_port = static_cast<uint16_t>(port);
+    o.attributes = attributes.empty() ? nullptr : attributes.data();
+    o.attribute_count = attributes.size();
+    uint16_t out_port = 0;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS rc = lunatic_node_start(g_runtime, &o, &out_port);
+    Py_END_ALLOW_THREADS if (rc != LUNATIC_OK) return raise_status(rc);
+    return PyLong_FromLong(out_port);
+}
+
+// node_connect(host, port, timeout_ns) -> node id. Blocks the calling OS thread
+// (with the GIL released); the package calls it through blocking() from a process.
+PyObject *py_node_connect(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
+    if (!check_nargs("node_connect", nargs, 3) || !runtime_ready()) return nullptr;
+    const char *host = c_string(args[0], "a host");
+    if (!host) return nullptr;
+    uint64_t port;
+    int64_t timeout;
+    if (!to_u64(args[1], &port) || !to_i64(args[2], &timeout)) return nullptr;
+    if (port == 0 || port > 65535) {
+        PyErr_SetString(PyExc_ValueError, "a port is between 1 and 65535");
+        return nullptr;
+    }
+    if (timeout < 0) timeout = LUNATIC_INFINITE;
+    std::string owned_host = host;
+    lunatic_runtime *rt = g_runtime;
+    uint64_t id = 0;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS rc =
+        lunatic_node_connect(rt, owned_host.c_str(), static_cast<uint16_t>(port), timeout, &id);
+    Py_END_ALLOW_THREADS if (rc != LUNATIC_OK) return raise_status(rc);
+    return PyLong_FromUnsignedLongLong(id);
+}
+
+// The attributes of a connected node as a list of "key=value" str; NULL with an
+// exception set on error; *gone is set (and no exception) when the node was lost meanwhile.
+PyObject *node_attributes(uint64_t node, bool *gone) {
+    std::vector<char> buf(256);
+    size_t need = 0;
+    *gone = false;
+    for (;;) {
+        int rc = lunatic_node_attributes(g_runtime, node, buf.data(), buf.size(), &need);
+        if (rc == LUNATIC_ENONODE) {
+            *gone = true;
+            return nullptr;
+        }
+        if (rc != LUNATIC_OK) return raise_status(rc);
+        if (need <= buf.size()) break;
+        buf.resize(need);
+    }
+    PyObject *list = PyList_New(0);
+    if (!list) return nullptr;
+    size_t at = 0;
+    while (at < need) {
+        size_t len = strnlen(buf.data() + at, need - at);
+        PyObject *item =
+            PyUnicode_DecodeUTF8(buf.data() + at, static_cast<Py_ssize_t>(len), "replace");
+        if (!item || PyList_Append(list, item) < 0) {
+            Py_XDECREF(item);
+            Py_DECREF(list);
+            return nullptr;
+        }
+        Py_DECREF(item);
+        at += len + 1;
+    }
+    return list;
+}
+
+// nodes() -> list of (id, name, address, attributes: list[str]), sorted by name.
+PyObject *py_nodes(PyObject *, PyObject *const *, Py_ssize_t nargs) {
+    if (!check_nargs("nodes", nargs, 0) || !runtime_ready()) return nullptr;
+    std::vector<lunatic_node_info> infos(8);
+    size_t count = 0;
+    for (;;) {
+        int rc = lunatic_nodes(g_runtime, infos.data(), infos.size(), &count);
+        if (rc == LUNATIC_ESTATE) return PyList_New(0);  // not a node: connected to none
+        if (rc != LUNATIC_OK) return raise_status(rc);
+        if (count <= infos.size()) break;
+        infos.resize(count);
+    }
+    PyObject *list = PyList_New(0);
+    if (!list) return nullptr;
+    for (size_t i = 0; i < count; ++i) {
+        const lunatic_node_info &info = infos[i];
+        bool gone = false;
+        PyObject *attributes = node_attributes(info.id, &gone);
+        if (gone) continue;  // lost since lunatic_nodes: no longer connected, leave it out
+        if (!attributes) {
+            Py_DECREF(list);
+            return nullptr;
+        }
+        PyObject *item =
+            Py_BuildValue("(Ks#s#N)", static_cast<unsigned long long>(info.id), info.name,
+                          static_cast<Py_ssize_t>(strnlen(info.name, 256)), info.address,
+                          static_cast<Py_ssize_t>(strnlen(info.address, 128)), attributes);
+        if (!item || PyList_Append(list, item) < 0) {
+            Py_XDECREF(item);
+            Py_DECREF(list);
+            return nullptr;
+        }
+        Py_DECREF(item);
+    }
+    return list;
+}
+
+// lookup_nodes(query: str) -> list[int] (node ids)
+PyObject *py_lookup_nodes(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
+    if (!check_nargs("lookup_nodes", nargs, 1) || !runtime_ready()) return nullptr;
+    const char *query = c_string(args[0], "a query");
+    if (!query) return nullptr;
+    std::vector<uint64_t> ids(8);
+    size_t count = 0;
+    for (;;) {
+        int rc = lunatic_lookup_nodes(g_runtime, query, ids.data(), ids.size(), &count);
+        if (rc == LUNATIC_ESTATE) return PyList_New(0);  // not a node: connected to none
+        if (rc != LUNATIC_OK) return raise_status(rc);
+        if (count <= ids.size()) break;
+        ids.resize(count);
+    }
+    PyObject *list = PyList_New(static_cast<Py_ssize_t>(count));
+    if (!list) return nullptr;
+    for (size_t i = 0; i < count; ++i) {
+        PyObject *id = PyLong_FromUnsignedLongLong(ids[i]);
+        if (!id) {
+            Py_DECREF(list);
+            return nullptr;
+        }
+        PyList_SET_ITEM(list, static_cast<Py_ssize_t>(i), id);
+    }
+    return list;
+}
+
+// spawn_node(node, entry_name, capture: bytes, config: capsule | None) -> (node, id)
+// lunatic_spawn_node without a link (the package links itself, see lunatic/_node.py).
+// Waits for the other node's answer, switching fibers: the GIL is released.
+PyObject *py_spawn_node(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
+    if (!check_nargs("spawn_node", nargs, 4) || !runtime_ready()) return nullptr;
+    uint64_t node;
+    if (!to_u64(args[0], &node)) return nullptr;
+    const char *entry = c_string(args[1], "an entry name");
+    if (!entry) return nullptr;
+    char *data;
+    Py_ssize_t len;
+    if (PyBytes_AsStringAndSize(args[2], &data, &len) < 0) return nullptr;
+    lunatic_spawn_options o;
+    lunatic_spawn_options_init(&o);
+    if (!parse_config(args[3], &o)) return nullptr;
+    std::string owned_entry = entry;
+    lunatic_pid pid{0, 0};
+    // args (payload, config capsule) stay alive in the caller's frame meanwhile.
+    PyThreadState *ts = PyEval_SaveThread();
+    int rc =
+        lunatic_spawn_node(node, owned_entry.c_str(), data, static_cast<size_t>(len), &o, &pid);
+    PyEval_RestoreThread(ts);
+    if (rc != LUNATIC_OK) return raise_status(rc);
+    return Py_BuildValue("(KK)", static_cast<unsigned long long>(pid.node),
+                         static_cast<unsigned long long>(pid.id));
+}
+
+// lookup_node(node, name, type) -> (node, id) | None. Waits for the other node's answer.
+PyObject *py_lookup_node(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
+    if (!check_nargs("lookup_node", nargs, 3) || !runtime_ready()) return nullptr;
+    uint64_t node;
+    if (!to_u64(args[0], &node)) return nullptr;
+    const char *name = c_string(args[1], "a name");
+    if (!name) return nullptr;
+    const char *type = c_string(args[2], "a type");
+    if (!type) return nullptr;
+    std::string owned_name = name, owned_type = type;
+    lunatic_pid pid{0, 0};
+    PyThreadState *ts = PyEval_SaveThread();
+    int rc = lunatic_lookup_node(node, owned_name.c_str(), owned_type.c_str(), &pid);
+    PyEval_RestoreThread(ts);
+    if (rc == LUNATIC_ENOTFOUND) Py_RETURN_NONE;
+    if (rc != LUNATIC_OK) return raise_status(rc);
+    return Py_BuildValue("(KK)", static_cast<unsigned long long>(pid.node),
+                         static_cast<unsigned long long>(pid.id));
+}
+
+// set_node_bootstrap(fn) -> None: fn(payload, None) runs Python functions other nodes
+// spawn here; registers the C entry "lunatic.python" (once per OS process).
+PyObject *py_set_node_bootstrap(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
+    if (!check_nargs("set_node_bootstrap", nargs, 1) || !runtime_ready()) return nullptr;
+    if (!PyCallable_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "set_node_bootstrap: fn is not callable");
+        return nullptr;
+    }
+    Py_INCREF(args[0]);
+    Py_XSETREF(g_node_bootstrap, args[0]);
+    int rc = lunatic_entry_register(kNodeEntryName, python_node_entry);
+    if (rc != LUNATIC_OK) return raise_status(rc);
+    Py_RETURN_NONE;
+}
+
 #define LUNATIC_FASTCALL(f) reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(f))
 
 PyMethodDef g_methods[] = {
@@ -1229,6 +1564,24 @@ PyMethodDef g_methods[] = {
      "runtime_info() -> dict: node_id, workers, process_count, python_worker, stack_size."},
     {"json_double", LUNATIC_FASTCALL(py_json_double), METH_FASTCALL,
      "json_double(x) -> str | None: x written as the C++ Json serializer writes doubles."},
+    {"node_start", LUNATIC_FASTCALL(py_node_start), METH_FASTCALL,
+     "node_start(name, cookie, host, port, max_frame_bytes, heartbeat_ms, peer_timeout_ms, "
+     "reconnect_max_ms, attributes) -> port\n\nMakes the runtime a node (lunatic_node_start)."},
+    {"node_connect", LUNATIC_FASTCALL(py_node_connect), METH_FASTCALL,
+     "node_connect(host, port, timeout_ns) -> node id\n\nBlocks the calling OS thread with the "
+     "GIL released (lunatic_node_connect)."},
+    {"nodes", LUNATIC_FASTCALL(py_nodes), METH_FASTCALL,
+     "nodes() -> [(id, name, address, attributes)]: the connected nodes, sorted by name."},
+    {"lookup_nodes", LUNATIC_FASTCALL(py_lookup_nodes), METH_FASTCALL,
+     "lookup_nodes(query) -> [id]: connected nodes whose attributes match query."},
+    {"spawn_node", LUNATIC_FASTCALL(py_spawn_node), METH_FASTCALL,
+     "spawn_node(node, entry_name, capture, config) -> (node, id)\n\nlunatic_spawn_node "
+     "(no link); waits for the other node's answer with the GIL released."},
+    {"lookup_node", LUNATIC_FASTCALL(py_lookup_node), METH_FASTCALL,
+     "lookup_node(node, name, type) -> (node, id) | None\n\nlunatic_lookup_node."},
+    {"set_node_bootstrap", LUNATIC_FASTCALL(py_set_node_bootstrap), METH_FASTCALL,
+     "set_node_bootstrap(fn) -> None: registers the entry 'lunatic.python' running fn(payload, "
+     "None) in a Python process for spawns from other nodes."},
     {nullptr, nullptr, 0, nullptr},
 };
 
@@ -1264,6 +1617,7 @@ PYBIND11_MODULE(_lunatic, m) {
     m.attr("ENOTSUP") = LUNATIC_ENOTSUP;
     m.attr("EINTERNAL") = LUNATIC_EINTERNAL;
     m.attr("WORKER_ANY") = LUNATIC_WORKER_ANY;
+    m.attr("NODE_ENTRY") = kNodeEntryName;
     m.attr("MESSAGE_DATA") = static_cast<int>(LUNATIC_MESSAGE_DATA);
     m.attr("MESSAGE_LINK_DIED") = static_cast<int>(LUNATIC_MESSAGE_LINK_DIED);
     m.attr("MESSAGE_PROCESS_DIED") = static_cast<int>(LUNATIC_MESSAGE_PROCESS_DIED);
