@@ -27,7 +27,7 @@ TEST_ARGS ?=
 # A *.py entry runs with Debian's /usr/bin/python3 and the built Python module on PYTHONPATH.
 DEMOS ?= $(BUILD_DIR)/examples/c/hello $(BUILD_DIR)/examples/c/hundred_thousand \
 	$(BUILD_DIR)/examples/cpp/hello $(BUILD_DIR)/examples/cpp/ring \
-	examples/python/hello.py
+	examples/python/hello.py examples/python/nodes.py
 DEMO_PYTHONPATH ?= $(BUILD_DIR)/bindings/python
 BENCHES ?= $(BUILD_DIR)/bench/bench_core $(BUILD_DIR)/bench/floor_boost_fiber \
 	$(BUILD_DIR)/bench/bench_typed bench/bench_python.py
