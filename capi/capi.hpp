@@ -46,6 +46,26 @@ core::Process *live_self(const char *what, int *code) noexcept;
 // An immutable copy of a config handle's values, for a spawn.
 core::SharedConfig snapshot(const lunatic_config *config);
 
+// A lunatic_spawn_options, checked and with the fields its struct_size lacks
+// at their defaults.
+struct SpawnOptions {
+    uint32_t flags = 0;
+    size_t stack_size = 0;
+    bool guard_page = false;
+    int32_t worker = LUNATIC_WORKER_ANY;
+    void (*user_free)(void *) = nullptr;
+    bool link = false;
+    lunatic_tag link_tag = 0;
+    const lunatic_config *config = nullptr;
+};
+
+// Reads *options (NULL: the defaults) into *out, checking struct_size, flags,
+// the stack size and that a link comes with a struct that has link_tag. The
+// worker index is the caller's to check (it means nothing on another node).
+// LUNATIC_OK, or LUNATIC_EINVAL recorded with `what`.
+int read_spawn_options(const char *what, const lunatic_spawn_options *options,
+                       SpawnOptions *out) noexcept;
+
 inline core::Message *to_core(lunatic_message *m) noexcept {
     return reinterpret_cast<core::Message *>(m);
 }

@@ -251,38 +251,13 @@ LUNATIC_API int lunatic_spawn_node(uint64_t node, const char *entry_name, const 
         request.capture = capture;
         request.capture_len = capture_len;
         request.config = self->config;
-        size_t stack_size = 0;
-        bool guard = false;
-        if (options) {
-            if (options->struct_size < offsetof(lunatic_spawn_options, flags) + sizeof(uint32_t) ||
-                options->struct_size > sizeof(lunatic_spawn_options) * 4)
-                return fail(LUNATIC_EINVAL,
-                            "%s: options->struct_size %u is not valid (call "
-                            "lunatic_spawn_options_init first)",
-                            what, options->struct_size);
-            lunatic_spawn_options o;
-            lunatic_spawn_options_init(&o);
-            std::memcpy(&o, options, std::min<size_t>(options->struct_size, sizeof o));
-            if (o.flags & ~uint32_t(LUNATIC_SPAWN_GUARD_PAGE | LUNATIC_SPAWN_LINK))
-                return fail(LUNATIC_EINVAL, "%s: unknown flags 0x%x", what, o.flags);
-            if (o.stack_size > (size_t(1) << 32))
-                return fail(LUNATIC_EINVAL, "%s: a stack of %zu bytes is too big", what,
-                            o.stack_size);
-            stack_size = o.stack_size;
-            guard = o.flags & LUNATIC_SPAWN_GUARD_PAGE;
-            if (o.flags & LUNATIC_SPAWN_LINK) {
-                if (options->struct_size <
-                    offsetof(lunatic_spawn_options, link_tag) + sizeof(lunatic_tag))
-                    return fail(LUNATIC_EINVAL,
-                                "%s: LUNATIC_SPAWN_LINK needs a struct with link_tag", what);
-                request.link = true;
-                request.link_tag = o.link_tag;
-            }
-            if (options->struct_size >=
-                    offsetof(lunatic_spawn_options, config) + sizeof(o.config) &&
-                o.config)
-                request.config = snapshot(o.config);
-        }
+        SpawnOptions o;
+        if (int rc = read_spawn_options(what, options, &o); rc != LUNATIC_OK) return rc;
+        request.link = o.link;
+        request.link_tag = o.link_tag;
+        if (o.config) request.config = snapshot(o.config);
+        const size_t stack_size = o.stack_size;
+        const bool guard = o.guard_page;
         if (stack_size || guard) {
             // Stack size and guard page travel in the config; without one the
             // child would have every permission and no limit, so the copy does too.
@@ -301,8 +276,8 @@ LUNATIC_API int lunatic_spawn_node(uint64_t node, const char *entry_name, const 
         Status s = n->spawn(*self, node, request, kRequestTimeoutNs, &reply);
         if (s == Status::invalid_argument)
             return fail(LUNATIC_EINVAL,
-                        "%s: a capture of %zu bytes does not fit in one frame (max_frame_bytes)",
-                        what, capture_len);
+                        "%s: the entry name and config do not fit in one frame (max_frame_bytes)",
+                        what);
         int rc = reply_code(what, s, reply, node);
         if (rc == LUNATIC_OK && out) *out = to_c(reply.pid);
         return rc;

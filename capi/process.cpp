@@ -7,6 +7,42 @@
 using namespace lunatic;
 using namespace lunatic::capi;
 
+int lunatic::capi::read_spawn_options(const char *what, const lunatic_spawn_options *options,
+                                      SpawnOptions *out) noexcept {
+    *out = SpawnOptions{};
+    if (!options) return LUNATIC_OK;
+    if (options->struct_size < offsetof(lunatic_spawn_options, flags) + sizeof(uint32_t) ||
+        options->struct_size > sizeof(lunatic_spawn_options) * 4)
+        return fail(LUNATIC_EINVAL,
+                    "%s: options->struct_size %u is not valid "
+                    "(call lunatic_spawn_options_init first)",
+                    what, options->struct_size);
+    lunatic_spawn_options o;
+    lunatic_spawn_options_init(&o);
+    std::memcpy(&o, options, std::min<size_t>(options->struct_size, sizeof o));
+    if (o.flags & ~uint32_t(LUNATIC_SPAWN_GUARD_PAGE | LUNATIC_SPAWN_LINK))
+        return fail(LUNATIC_EINVAL, "%s: unknown flags 0x%x", what, o.flags);
+    if (o.stack_size > (size_t(1) << 32))
+        return fail(LUNATIC_EINVAL, "%s: a stack of %zu bytes is too big", what, o.stack_size);
+    out->flags = o.flags;
+    out->stack_size = o.stack_size;
+    out->guard_page = o.flags & LUNATIC_SPAWN_GUARD_PAGE;
+    out->worker = o.worker;
+    out->user_free = o.user_free;
+    if (o.flags & LUNATIC_SPAWN_LINK) {
+        // link_tag arrived with a later version of the struct: older callers cannot ask for a
+        // link.
+        if (options->struct_size < offsetof(lunatic_spawn_options, link_tag) + sizeof(lunatic_tag))
+            return fail(LUNATIC_EINVAL, "%s: LUNATIC_SPAWN_LINK needs a struct with link_tag",
+                        what);
+        out->link = true;
+        out->link_tag = o.link_tag;
+    }
+    if (options->struct_size >= offsetof(lunatic_spawn_options, config) + sizeof(o.config))
+        out->config = o.config;
+    return LUNATIC_OK;
+}
+
 namespace {
 
 int spawn_entry(const char *what, core::Entry entry, const void *capture, size_t capture_len,
@@ -20,42 +56,19 @@ int spawn_entry(const char *what, core::Entry entry, const void *capture, size_t
     r.capture = capture;
     r.capture_len = capture_len;
     r.user = user;
-    if (options) {
-        if (options->struct_size < offsetof(lunatic_spawn_options, flags) + sizeof(uint32_t) ||
-            options->struct_size > sizeof(lunatic_spawn_options) * 4)
-            return fail(LUNATIC_EINVAL,
-                        "%s: options->struct_size %u is not valid "
-                        "(call lunatic_spawn_options_init first)",
-                        what, options->struct_size);
-        lunatic_spawn_options o;
-        lunatic_spawn_options_init(&o);
-        std::memcpy(&o, options, std::min<size_t>(options->struct_size, sizeof o));
-        if (o.flags & ~uint32_t(LUNATIC_SPAWN_GUARD_PAGE | LUNATIC_SPAWN_LINK))
-            return fail(LUNATIC_EINVAL, "%s: unknown flags 0x%x", what, o.flags);
-        if (o.stack_size > (size_t(1) << 32))
-            return fail(LUNATIC_EINVAL, "%s: a stack of %zu bytes is too big", what, o.stack_size);
-        uint32_t workers = self->runtime.worker_count();
-        if (o.worker < LUNATIC_WORKER_CURRENT || o.worker >= int32_t(workers))
-            return fail(LUNATIC_EINVAL, "%s: worker %d does not exist (the runtime has %u)", what,
-                        o.worker, workers);
-        r.stack_size = o.stack_size;
-        r.guard_page = o.flags & LUNATIC_SPAWN_GUARD_PAGE;
-        r.worker = o.worker;
-        r.user_free = o.user_free;
-        if (o.flags & LUNATIC_SPAWN_LINK) {
-            // link_tag arrived with a later version of the struct: older callers cannot ask for a
-            // link.
-            if (options->struct_size <
-                offsetof(lunatic_spawn_options, link_tag) + sizeof(lunatic_tag))
-                return fail(LUNATIC_EINVAL, "%s: LUNATIC_SPAWN_LINK needs a struct with link_tag",
-                            what);
-            r.link = true;
-            r.link_tag = o.link_tag;
-        }
-        if (options->struct_size >= offsetof(lunatic_spawn_options, config) + sizeof(o.config) &&
-            o.config)
-            r.config = snapshot(o.config);
-    }
+    SpawnOptions o;
+    if (int rc = read_spawn_options(what, options, &o); rc != LUNATIC_OK) return rc;
+    const uint32_t workers = self->runtime.worker_count();
+    if (o.worker < LUNATIC_WORKER_CURRENT || o.worker >= int32_t(workers))
+        return fail(LUNATIC_EINVAL, "%s: worker %d does not exist (the runtime has %u)", what,
+                    o.worker, workers);
+    r.stack_size = o.stack_size;
+    r.guard_page = o.guard_page;
+    r.worker = o.worker;
+    r.user_free = o.user_free;
+    r.link = o.link;
+    r.link_tag = o.link_tag;
+    if (o.config) r.config = snapshot(o.config);
     core::Pid pid;
     Status s = self->runtime.spawn(r, &pid);
     if (s == Status::not_permitted)

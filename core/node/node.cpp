@@ -11,12 +11,16 @@
 #include <cstring>
 #include <deque>
 #include <functional>
+#include <map>
 #include <thread>
 #include <unordered_set>
 
+#include "core/current.hpp"
 #include "core/entry_registry.hpp"
 #include "core/links.hpp"
 #include "core/node/auth.hpp"
+#include "core/node/frames.hpp"
+#include "core/node/handshake.hpp"
 #include "core/node/wire.hpp"
 #include "core/process.hpp"
 #include "core/runtime.hpp"
@@ -37,10 +41,71 @@ constexpr uint32_t kFirstRedialMs = 50;
 // connection makes few system calls, small enough that a frame queued behind
 // it waits little.
 constexpr std::size_t kWriteBatch = 256 * 1024;
-// Bytes of a message frame besides the payload: type, from, to, tag, flags, total.
-constexpr std::size_t kMessageOverhead = 1 + 8 + 8 + 8 + 1 + 8;
-constexpr std::size_t kMaxName = 255;
-constexpr std::size_t kMaxString = 4096;
+
+// Sends closer together than this are a stream: they are left to the io
+// thread, which writes them in batches, instead of each costing a system call
+// on the sender's thread (see Peer::enqueue).
+constexpr SteadyClock::rep kStreamingGapNs = 50'000;
+// Backpressure (docs/nodes.md): a process whose send leaves more than
+// kSendQueueHigh bytes in the queue it went to waits until that queue is down
+// to kSendQueueLow (or the connection is gone), as Erlang suspends a sender
+// on a busy distribution port. The queue is the peer's shared FIFO of small
+// frames, or the sender's own queue once it has a big message queued: a
+// 64 MiB message holds up its own sender only.
+constexpr std::size_t kSendQueueHigh = 4u << 20;
+constexpr std::size_t kSendQueueLow = 1u << 20;
+// What a queued frame counts for besides its bytes (its ring slot and the
+// message's header), so a flood of tiny messages is bounded in memory, not
+// only in payload.
+constexpr std::size_t kQueuedFrameCost = 128;
+// Connections accepted but not authenticated yet, at most: more are closed
+// as they arrive, so unauthenticated sockets cannot use up descriptors and
+// memory. Each must complete the handshake within kHandshakeDeadlineMs (or
+// peer_timeout_ms, if shorter).
+constexpr std::size_t kMaxUnauthenticated = 64;
+constexpr uint32_t kHandshakeDeadlineMs = 5000;
+// Spawn captures sent ahead of their SPAWN frame and not claimed yet, at most
+// (per connection): more is a protocol error.
+constexpr std::size_t kMaxPendingCaptures = 1024;
+
+// A FIFO in one growing array: after warm-up, pushing and popping allocate
+// nothing (a std::deque allocates a block every few elements).
+template <class T>
+class Ring {
+public:
+    bool empty() const noexcept { return size_ == 0; }
+    std::size_t size() const noexcept { return size_; }
+    T &front() noexcept { return slots_[head_]; }
+    void push_back(T value) {
+        if (size_ == slots_.size()) grow();
+        slots_[(head_ + size_) & (slots_.size() - 1)] = std::move(value);
+        ++size_;
+    }
+    void pop_front() noexcept {
+        slots_[head_] = T();
+        head_ = (head_ + 1) & (slots_.size() - 1);
+        --size_;
+    }
+    template <class F>
+    void for_each(F &&f) {
+        for (std::size_t i = 0; i < size_; ++i) f(slots_[(head_ + i) & (slots_.size() - 1)]);
+    }
+    void clear() noexcept {
+        slots_.clear();
+        head_ = size_ = 0;
+    }
+
+private:
+    void grow() {
+        std::vector<T> bigger(slots_.empty() ? 16 : 2 * slots_.size());
+        for (std::size_t i = 0; i < size_; ++i)
+            bigger[i] = std::move(slots_[(head_ + i) & (slots_.size() - 1)]);
+        slots_.swap(bigger);
+        head_ = 0;
+    }
+    std::vector<T> slots_;  // a power of two long
+    std::size_t head_ = 0, size_ = 0;
+};
 
 // Replies to remote requests come back as data messages with a reserved
 // negative tag, which the waiting process receives selectively.
@@ -107,6 +172,8 @@ struct Node::Impl {
     std::vector<std::shared_ptr<tcp::socket>> dialing;         // connects in progress
     std::vector<std::shared_ptr<asio::steady_timer>> redials;  // scheduled redials
     std::unordered_set<uint64_t> gossip_dials;                 // nodes being dialled
+    std::size_t unauthenticated = 0;  // accepted connections still in their handshake
+    bool refusing = false;            // at the cap (logged once each time it is reached)
 
     std::shared_ptr<Peer> find(uint64_t node_id) {
         std::lock_guard lock(mutex);
@@ -145,10 +212,9 @@ public:
     }
 
     ~Peer() {
-        for (auto &[key, s] : streams_)
-            for (Item &i : s.items)
-                if (i.msg) Message::destroy(i.msg);
+        drop_queued_locked();
         for (auto &[from, p] : partial_) Message::destroy(p.message);
+        for (auto &[key, m] : spawn_captures_) Message::destroy(m);
     }
 
     // ---- io thread
@@ -157,11 +223,22 @@ public:
 
     // ---- any thread: false once the connection is closed
     bool enqueue_frame(uint64_t stream, std::string bytes) {
-        return enqueue(stream, Item{std::move(bytes), nullptr, 0, 0});
+        Item item;
+        item.frame = std::move(bytes);
+        item.stream = stream;
+        return enqueue(std::move(item));
     }
-    bool enqueue_message(uint64_t stream, uint64_t to, Message *m) {
-        return enqueue(stream, Item{{}, m, to, 0});
+    // *over: the queue is now over kSendQueueHigh.
+    bool enqueue_message(uint64_t stream, uint64_t to, Message *m, bool *over) {
+        Item item;
+        item.msg = m;
+        item.stream = stream;
+        item.to = to;
+        return enqueue(std::move(item), over);
     }
+    // Suspends self (cooperatively: a fiber yields its worker) until the
+    // queue is down to kSendQueueLow, the connection is closed, or self is killed.
+    void wait_drained(Process &self);
 
     struct Pending {
         uint64_t waiter;
@@ -184,6 +261,8 @@ public:
     }
 
     uint64_t remote_id() const noexcept { return remote_id_; }
+    // Payload bytes per MESSAGE frame (set by the handshake, before the peer is up).
+    std::size_t chunk_bytes() const noexcept { return chunk_; }
     State state() const noexcept { return state_; }
     bool outbound() const noexcept { return outbound_; }
     // Under impl.mutex once up (nodes() reads them from other threads).
@@ -194,13 +273,16 @@ public:
 
 private:
     struct Item {
-        std::string frame;   // a whole frame, or
-        Message *msg;        // a message, cut into chunks as it is written
-        uint64_t to;         // (message) the receiver's local id
-        std::size_t offset;  // (message) bytes already written
-    };
-    struct Stream {
-        std::deque<Item> items;
+        std::string frame;          // a whole frame, or
+        Message *msg = nullptr;     // a message, cut into chunks as it is written
+        uint64_t stream = 0;        // the sender (a message frame's `from`)
+        uint64_t to = 0;            // (message) the receiver's local id
+        std::size_t offset = 0;     // (message) bytes already written
+        bool opens_stream = false;  // a marker: the stream's turn in the FIFO has come
+        // What it counts for in a queue (see kQueuedFrameCost).
+        std::size_t bytes() const noexcept {
+            return (msg ? msg->size() - offset : frame.size()) + kQueuedFrameCost;
+        }
     };
     struct Partial {
         Message *message;
@@ -208,10 +290,20 @@ private:
         uint64_t total;
     };
 
-    bool enqueue(uint64_t stream, Item item);
+    // A process suspended by backpressure.
+    struct DrainWaiter {
+        uint64_t process;
+        int64_t tag;     // of the wake-up message
+        bool on_stream;  // waits for its own stream (else for queue_)
+    };
+    bool enqueue(Item item, bool *over = nullptr);
+    void wake_drain_waiters(const std::vector<DrainWaiter> &waiters);
+    void take_drained_locked(std::vector<DrainWaiter> &out);
     void write_more();
     void continue_write();
     void fill_locked();
+    bool write_item_locked(Item &item, std::size_t &queued);
+    void drop_queued_locked() noexcept;
     void read_more();
     bool parse_frames();
     void note_write() noexcept {
@@ -219,14 +311,20 @@ private:
     }
     void arm_timer();
     void tick();
+    void uncount() noexcept {
+        if (counted_unauthenticated_) {
+            counted_unauthenticated_ = false;
+            --impl_.unauthenticated;
+        }
+    }
     bool handle_frame();
-    bool on_hello(ByteReader &r);
-    bool on_auth(ByteReader &r);
-    bool on_info(ByteReader &r);
-    bool on_message(ByteReader &r);
-    bool on_spawn(ByteReader &r);
-    bool on_lookup(ByteReader &r);
-    bool on_reply(ByteReader &r, bool spawn);
+    bool on_handshake();
+    bool on_info(const InfoFrame &f);
+    bool on_message(const MessageFrame &f);
+    bool on_spawn(const SpawnFrame &f);
+    bool on_lookup(const LookupFrame &f);
+    bool on_reply(const ReplyFrame &f, bool spawn);
+    bool hand_over(uint64_t from, uint64_t to, Message *m);
     bool protocol_error(const char *what);
     void log(LogLevel level, const char *what, const std::string &detail);
     std::string who() const;
@@ -241,13 +339,12 @@ private:
     std::string peer_address_;
 
     State state_ = State::handshake;
-    bool got_hello_ = false;
-    bool auth_sent_ = false;
+    bool counted_unauthenticated_ = false;  // in impl_.unauthenticated
+    std::unique_ptr<Handshake> handshake_;  // until the peer is up
     uint64_t remote_id_ = 0;
     uint32_t remote_max_frame_ = kMinMaxFrame;
     uint32_t heartbeat_ms_ = kDefaultHeartbeatMs;  // set from both nodes' settings
     Nonce my_nonce_{};
-    Nonce their_nonce_{};
     SteadyClock::time_point created_, last_read_;
     // Written by whichever thread wrote last (see enqueue), read by the io thread.
     std::atomic<SteadyClock::rep> last_write_{0};
@@ -260,15 +357,31 @@ private:
     const uint8_t *frame_ = nullptr;  // the frame being handled (type + body)
     std::size_t frame_len_ = 0;
     std::unordered_map<uint64_t, Partial> partial_;  // by sender
+    // Captures of spawns too big for one frame, by (sender, reply tag), until
+    // their SPAWN frame arrives.
+    std::map<std::pair<uint64_t, int64_t>, Message *> spawn_captures_;
 
-    // The send side, shared with the threads that enqueue. Each sender
-    // (stream) has its own FIFO; the writer takes one frame or one chunk from
-    // the stream at the front of ready_ and puts the stream back at the end
-    // if it has more, so a big message is interleaved with everyone else's
-    // frames while one sender's frames keep their order.
+    // The send side, shared with the threads that enqueue. Everything goes
+    // through one FIFO (queue_), written in order, many frames per system
+    // call. A message bigger than one chunk, and everything its sender queues
+    // after it, goes to that sender's own FIFO in streams_ instead (with a
+    // marker in queue_ where it was queued); once the writer reaches the
+    // marker it alternates one chunk (or frame) of each active stream with
+    // frames from queue_, so a big message is interleaved with everyone
+    // else's frames while one sender's frames keep their order. Small
+    // messages touch no map and allocate nothing (the rings reuse their room).
     std::mutex out_mutex_;
-    std::unordered_map<uint64_t, Stream> streams_;
-    std::deque<uint64_t> ready_;
+    Ring<Item> queue_;
+    struct StreamQueue {
+        Ring<Item> items;
+        std::size_t bytes = 0;  // not yet in wbuf_
+    };
+    std::unordered_map<uint64_t, StreamQueue> streams_;
+    Ring<uint64_t> active_;              // streams whose marker was reached, round-robin
+    std::size_t fifo_bytes_ = 0;         // payload and frame bytes in queue_
+    SteadyClock::rep last_enqueue_ = 0;  // when the previous frame was queued
+    // Processes suspended by backpressure.
+    std::vector<DrainWaiter> drain_waiters_;
     std::unordered_map<int64_t, Pending> pending_;
     bool writing_ = false;  // a write is under way (wbuf_ belongs to it)
     bool out_closed_ = false;
@@ -315,90 +428,154 @@ void Peer::start() {
         close("no random bytes");
         return;
     }
-    enqueue_frame(0, frame(FrameType::hello, [&](ByteWriter &w) {
-                      w.u32(kMagic);
-                      w.u16(kProtocolVersion);
-                      w.u64(impl_.id);
-                      w.str(impl_.node.options().name);
-                      w.bytes(my_nonce_.data(), my_nonce_.size());
-                      w.u32(impl_.max_frame);
-                      w.u32(impl_.timeout_ms);
-                  }));
+    handshake_ = std::make_unique<Handshake>(impl_.id, impl_.node.options().cookie, my_nonce_);
+    HelloFrame hello;
+    hello.node_id = impl_.id;
+    hello.name = impl_.node.options().name;
+    std::copy(my_nonce_.begin(), my_nonce_.end(), hello.nonce.begin());
+    hello.max_frame = impl_.max_frame;
+    hello.peer_timeout_ms = impl_.timeout_ms;
+    enqueue_frame(0, make_frame(hello));
     read_more();
     arm_timer();
 }
 
-bool Peer::enqueue(uint64_t key, Item item) {
+bool Peer::enqueue(Item item, bool *over) {
     std::unique_lock lock(out_mutex_);
     if (out_closed_) return false;
-    Stream &s = streams_[key];
-    if (s.items.empty()) ready_.push_back(key);
-    s.items.push_back(std::move(item));
+    const SteadyClock::rep now = SteadyClock::now().time_since_epoch().count();
+    const bool streaming = now - last_enqueue_ < kStreamingGapNs;
+    last_enqueue_ = now;
+    const std::size_t bytes = item.bytes();
+    std::size_t backlog;
+    // A sender with a big message queued has its own FIFO until it drains:
+    // its later frames wait there, behind it.
+    auto own = streams_.empty() ? streams_.end() : streams_.find(item.stream);
+    if (own != streams_.end()) {
+        own->second.items.push_back(std::move(item));
+        backlog = own->second.bytes += bytes;
+    } else if (item.msg && item.msg->size() > chunk_) {
+        Item marker;
+        marker.stream = item.stream;
+        marker.opens_stream = true;
+        StreamQueue &q = streams_[item.stream];
+        q.items.push_back(std::move(item));
+        backlog = q.bytes += bytes;
+        queue_.push_back(std::move(marker));
+    } else {
+        queue_.push_back(std::move(item));
+        backlog = fifo_bytes_ += bytes;
+    }
+    if (over) *over = backlog > kSendQueueHigh;
     if (writing_) return true;  // the write under way takes it
-    // Nothing is being written: write now, from this thread, without
-    // blocking. Waking the io thread for each small frame would cost a thread
-    // switch on every send. The lock keeps the descriptor open meanwhile
-    // (close() marks out_closed_ under it before closing the socket).
-    fill_locked();
-    std::size_t done = 0;
-    while (done < wbuf_.size()) {
-        const ssize_t n =
-            ::send(fd_, wbuf_.data() + done, wbuf_.size() - done, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (n > 0) {
-            done += static_cast<std::size_t>(n);
-            continue;
-        }
-        if (n < 0 && errno == EINTR) continue;
-        break;  // the socket's buffer is full, or an error: the io thread takes over (and sees it)
-    }
-    if (done) note_write();
-    if (done == wbuf_.size() && ready_.empty()) {
-        wbuf_.clear();
-        return true;
-    }
-    wbuf_off_ = done;
     writing_ = true;
+    wbuf_.clear();
+    wbuf_off_ = 0;
+    if (!streaming) {
+        // A lone frame on a quiet connection: write it now, from this thread,
+        // without blocking. Waking the io thread would cost a thread switch
+        // on every round trip. The lock keeps the descriptor open meanwhile
+        // (close() marks out_closed_ under it before closing the socket).
+        fill_locked();
+        std::size_t done = 0;
+        while (done < wbuf_.size()) {
+            const ssize_t n =
+                ::send(fd_, wbuf_.data() + done, wbuf_.size() - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (n > 0) {
+                done += static_cast<std::size_t>(n);
+                continue;
+            }
+            if (n < 0 && errno == EINTR) continue;
+            break;  // the socket's buffer is full, or an error: the io thread takes over (and sees
+                    // it)
+        }
+        if (done) note_write();
+        if (done == wbuf_.size() && queue_.empty() && active_.empty()) {
+            wbuf_.clear();
+            writing_ = false;
+            return true;
+        }
+        wbuf_off_ = done;
+    }
+    // Frames in quick succession: the io thread writes them, as many as have
+    // gathered by then in one system call; this thread only queues (one
+    // wake-up of the io thread per batch, not per frame).
     lock.unlock();
     asio::post(impl_.io, [self = shared_from_this()] { self->continue_write(); });
     return true;
 }
 
+// Appends item, or its next chunk, to wbuf_. true when the item is all written.
+bool Peer::write_item_locked(Item &item, std::size_t &queued) {
+    if (!item.msg) {
+        wbuf_ += item.frame;
+        queued -= item.frame.size() + kQueuedFrameCost;
+        return true;
+    }
+    Message *m = item.msg;
+    const std::size_t size = m->size();
+    const std::size_t n = std::min(size - item.offset, chunk_);
+    const uint8_t flags = static_cast<uint8_t>((item.offset == 0 ? kChunkFirst : 0) |
+                                               (item.offset + n == size ? kChunkLast : 0));
+    const std::size_t at = begin_frame(wbuf_, FrameType::message);
+    ByteWriter w(wbuf_);
+    w.u64(item.stream);
+    w.u64(item.to);
+    w.i64(m->tag());
+    w.u8(flags);
+    if (flags & kChunkFirst) w.u64(size);
+    if (n) w.bytes(m->data() + item.offset, n);
+    finish_frame(wbuf_, at);
+    item.offset += n;
+    queued -= n;
+    if (item.offset < size) return false;
+    queued -= kQueuedFrameCost;
+    Message::destroy(m);
+    item.msg = nullptr;
+    return true;
+}
+
 void Peer::fill_locked() {
     wbuf_.clear();
-    while (wbuf_.size() < kWriteBatch && !ready_.empty()) {
-        const uint64_t key = ready_.front();
-        ready_.pop_front();
-        auto it = streams_.find(key);
-        Stream &s = it->second;
-        Item &item = s.items.front();
-        bool done = true;
-        if (!item.msg) {
-            wbuf_ += item.frame;
-        } else {
-            Message *m = item.msg;
-            const std::size_t size = m->size();
-            const std::size_t n = std::min(size - item.offset, chunk_);
-            const uint8_t flags = static_cast<uint8_t>((item.offset == 0 ? kChunkFirst : 0) |
-                                                       (item.offset + n == size ? kChunkLast : 0));
-            std::size_t at = begin_frame(wbuf_, FrameType::message);
-            ByteWriter w(wbuf_);
-            w.u64(key);
-            w.u64(item.to);
-            w.i64(m->tag());
-            w.u8(flags);
-            if (flags & kChunkFirst) w.u64(size);
-            if (n) w.bytes(m->data() + item.offset, n);
-            finish_frame(wbuf_, at);
-            item.offset += n;
-            done = item.offset == size;
-            if (done) Message::destroy(m);
+    bool stream_turn = false;
+    while (wbuf_.size() < kWriteBatch) {
+        if (!active_.empty() && (stream_turn || queue_.empty())) {
+            // One frame or chunk of the next active stream.
+            const uint64_t key = active_.front();
+            active_.pop_front();
+            auto it = streams_.find(key);
+            Ring<Item> &items = it->second.items;
+            if (write_item_locked(items.front(), it->second.bytes)) items.pop_front();
+            if (items.empty())
+                streams_.erase(it);
+            else
+                active_.push_back(key);
+            stream_turn = false;
+            continue;
         }
-        if (done) s.items.pop_front();
-        if (s.items.empty())
-            streams_.erase(it);
-        else
-            ready_.push_back(key);
+        if (queue_.empty()) break;
+        Item &item = queue_.front();
+        if (item.opens_stream) {
+            active_.push_back(item.stream);
+        } else {
+            write_item_locked(item, fifo_bytes_);  // fits in one chunk
+            stream_turn = true;
+        }
+        queue_.pop_front();
     }
+}
+
+void Peer::drop_queued_locked() noexcept {
+    auto drop = [](Item &i) {
+        if (i.msg) Message::destroy(i.msg);
+        i.msg = nullptr;
+    };
+    queue_.for_each(drop);
+    queue_.clear();
+    for (auto &[key, q] : streams_) q.items.for_each(drop);
+    streams_.clear();
+    active_.clear();
+    fifo_bytes_ = 0;
 }
 
 void Peer::continue_write() {
@@ -419,6 +596,8 @@ void Peer::continue_write() {
 }
 
 void Peer::write_more() {
+    std::vector<DrainWaiter> drained;
+    bool idle = false;
     {
         std::lock_guard lock(out_mutex_);
         if (out_closed_ || state_ == State::closed) {
@@ -429,10 +608,60 @@ void Peer::write_more() {
         wbuf_off_ = 0;
         if (wbuf_.empty()) {
             writing_ = false;
-            return;
+            idle = true;
         }
+        if (!drain_waiters_.empty()) take_drained_locked(drained);
     }
-    continue_write();
+    wake_drain_waiters(drained);
+    if (!idle) continue_write();
+}
+
+// Moves the waiters whose queue is down to kSendQueueLow to out.
+void Peer::take_drained_locked(std::vector<DrainWaiter> &out) {
+    auto drained = [&](const DrainWaiter &w) {
+        if (!w.on_stream) return fifo_bytes_ <= kSendQueueLow;
+        auto it = streams_.find(w.process);
+        return it == streams_.end() || it->second.bytes <= kSendQueueLow;
+    };
+    auto &ws = drain_waiters_;
+    for (const DrainWaiter &w : ws)
+        if (drained(w)) out.push_back(w);
+    if (!out.empty()) ws.erase(std::remove_if(ws.begin(), ws.end(), drained), ws.end());
+}
+
+void Peer::wake_drain_waiters(const std::vector<DrainWaiter> &waiters) {
+    for (const DrainWaiter &w : waiters)
+        deliver_to(impl_.rt, Pid{impl_.id, w.process}, Message::create(w.tag, 0));
+}
+
+void Peer::wait_drained(Process &self) {
+    const int64_t tag = request_tag();
+    {
+        std::lock_guard lock(out_mutex_);
+        if (out_closed_) return;
+        auto own = streams_.empty() ? streams_.end() : streams_.find(self.id);
+        const bool on_stream = own != streams_.end();
+        if ((on_stream ? own->second.bytes : fifo_bytes_) <= kSendQueueLow) return;
+        drain_waiters_.push_back(DrainWaiter{self.id, tag, on_stream});
+    }
+    TagFilter filter;
+    filter.tags = &tag;
+    filter.count = 1;
+    filter.mask = TagFilter::kData;
+    Message *m = nullptr;
+    if (receive(self, filter, -1, &m) == Status::ok) {
+        Message::destroy(m);
+        return;
+    }
+    // Killed (or the runtime stops) while waiting: a wake-up sent meanwhile is dropped.
+    {
+        std::lock_guard lock(out_mutex_);
+        auto &w = drain_waiters_;
+        w.erase(
+            std::remove_if(w.begin(), w.end(), [&](const DrainWaiter &x) { return x.tag == tag; }),
+            w.end());
+    }
+    discard_tag(self, tag);
 }
 
 void Peer::read_more() {
@@ -464,10 +693,10 @@ void Peer::read_more() {
 bool Peer::parse_frames() {
     while (rend_ - rbegin_ >= 4) {
         const uint8_t *p = rbuf_.data() + rbegin_;
-        const uint32_t len =
-            uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
         const uint32_t limit = state_ == State::up ? impl_.max_frame : kHandshakeMaxFrame;
-        if (len == 0 || len > limit) {
+        const FrameSplit split = split_frame(p, rend_ - rbegin_, limit);
+        const uint32_t len = split.length;
+        if (split.kind == FrameSplit::error) {
             char what[128];
             std::snprintf(what, sizeof what,
                           "a frame of %u bytes (the limit is %u, and a frame is never empty)", len,
@@ -475,14 +704,19 @@ bool Peer::parse_frames() {
             return protocol_error(what);
         }
         const std::size_t need = 4 + std::size_t(len);
-        if (rend_ - rbegin_ < need) {
+        if (split.kind == FrameSplit::need_more) {
             // Incomplete: make room for all of it, then read on.
             if (rbegin_) {
                 std::memmove(rbuf_.data(), rbuf_.data() + rbegin_, rend_ - rbegin_);
                 rend_ -= rbegin_;
                 rbegin_ = 0;
             }
-            if (rbuf_.size() < need + 4096) rbuf_.resize(need + 4096);
+            // Grow with the bytes that actually arrive (at most doubling), not
+            // with what the length field claims: a peer announcing a frame of
+            // max_frame_bytes costs memory only as it sends it.
+            if (rbuf_.size() < need + 4096)
+                rbuf_.resize(
+                    std::min(need + 4096, std::max<std::size_t>(2 * rbuf_.size(), 64 * 1024)));
             return true;
         }
         frame_ = p + 4;
@@ -504,7 +738,9 @@ void Peer::arm_timer() {
 void Peer::tick() {
     const auto now = SteadyClock::now();
     const auto timeout = std::chrono::milliseconds(impl_.timeout_ms);
-    if (state_ == State::handshake && now - created_ > timeout) {
+    const auto handshake_deadline =
+        std::chrono::milliseconds(std::min(impl_.timeout_ms, kHandshakeDeadlineMs));
+    if (state_ == State::handshake && now - created_ > handshake_deadline) {
         log(LogLevel::warning, "gave up on", "the handshake did not complete in time");
         close("handshake timed out");
         return;
@@ -525,27 +761,29 @@ void Peer::tick() {
 void Peer::close(const std::string &why) {
     if (state_ == State::closed) return;
     const bool was_up = state_ == State::up;
-    const bool refused = state_ == State::handshake && auth_sent_;
+    const bool refused = state_ == State::handshake && handshake_ && handshake_->got_hello();
     state_ = State::closed;
+    uncount();
     std::unordered_map<int64_t, Pending> pending;
+    std::vector<DrainWaiter> drained;
     {
         // out_closed_ first, under the lock: no other thread writes to the
         // descriptor once the socket is closed below.
         std::lock_guard lock(out_mutex_);
         out_closed_ = true;
-        for (auto &[key, s] : streams_)
-            for (Item &i : s.items)
-                if (i.msg) Message::destroy(i.msg);
-        streams_.clear();
-        ready_.clear();
+        drop_queued_locked();
         pending.swap(pending_);
+        drained.swap(drain_waiters_);
     }
+    wake_drain_waiters(drained);
     boost::system::error_code ec;
     socket_.shutdown(tcp::socket::shutdown_both, ec);
     socket_.close(ec);
     timer_.cancel();
     for (auto &[from, p] : partial_) Message::destroy(p.message);
     partial_.clear();
+    for (auto &[key, m] : spawn_captures_) Message::destroy(m);
+    spawn_captures_.clear();
     // Processes waiting for an answer from this node hear that it is gone.
     for (auto &[tag, p] : pending)
         deliver_to(impl_.rt, Pid{impl_.id, p.waiter},
@@ -561,247 +799,230 @@ void Peer::close(const std::string &why) {
 }
 
 bool Peer::handle_frame() {
+    if (state_ == State::handshake) return on_handshake();
     const auto type = static_cast<FrameType>(frame_[0]);
-    ByteReader r(frame_ + 1, frame_len_ - 1);
-    if (state_ == State::handshake) {
-        if (type == FrameType::hello && !got_hello_) return on_hello(r);
-        if (type == FrameType::auth && got_hello_) return on_auth(r);
-        return protocol_error("an unexpected frame during the handshake");
-    }
+    const uint8_t *body = frame_ + 1;
+    const std::size_t n = frame_len_ - 1;
     Runtime &rt = impl_.rt;
     const uint64_t me = impl_.id;
     switch (type) {
-    case FrameType::info:
-        return on_info(r);
+    case FrameType::info: {
+        InfoFrame f;
+        if (const char *why = decode(body, n, &f)) return protocol_error(why);
+        return on_info(f);
+    }
     case FrameType::heartbeat:
-        return r.at_end() ? true : protocol_error("a malformed heartbeat");
-    case FrameType::message:
-        return on_message(r);
+        if (const char *why = decode_heartbeat(body, n)) return protocol_error(why);
+        return true;
+    case FrameType::message: {
+        MessageFrame f;
+        if (const char *why = decode(body, n, &f)) return protocol_error(why);
+        return on_message(f);
+    }
     case FrameType::link: {
-        const uint64_t from = r.u64(), to = r.u64();
-        const int64_t tag = r.i64();
-        if (!r.ok() || !r.at_end()) return protocol_error("a malformed link frame");
-        ProcessRef p = rt.lookup(Pid{me, to});
-        if (!p || !add_link_half(*p.get(), Pid{remote_id_, from}, tag))
-            enqueue_frame(to, frame(FrameType::exit, [&](ByteWriter &w) {
-                              w.u64(to);
-                              w.u64(from);
-                              w.u32(static_cast<uint32_t>(ExitReason::noproc));
-                              w.str("noproc");
-                          }));
+        RelationFrame f;
+        if (const char *why = decode(type, body, n, &f)) return protocol_error(why);
+        ProcessRef p = rt.lookup(Pid{me, f.to});
+        if (!p || !add_link_half(*p.get(), Pid{remote_id_, f.from}, f.tag)) {
+            ExitFrame e;
+            e.from = f.to;
+            e.to = f.from;
+            e.reason = static_cast<uint32_t>(ExitReason::noproc);
+            e.text = "noproc";
+            enqueue_frame(f.to, make_frame(FrameType::exit, e));
+        }
         return true;
     }
     case FrameType::unlink: {
-        const uint64_t from = r.u64(), to = r.u64();
-        if (!r.ok() || !r.at_end()) return protocol_error("a malformed unlink frame");
-        if (ProcessRef p = rt.lookup(Pid{me, to}))
-            remove_link_half(*p.get(), Pid{remote_id_, from});
+        RelationFrame f;
+        if (const char *why = decode(type, body, n, &f)) return protocol_error(why);
+        if (ProcessRef p = rt.lookup(Pid{me, f.to}))
+            remove_link_half(*p.get(), Pid{remote_id_, f.from});
         return true;
     }
     case FrameType::exit: {
-        const uint64_t from = r.u64(), to = r.u64();
-        const uint32_t reason = r.u32();
-        std::string text = r.str(kMaxString);
-        if (!r.ok() || !r.at_end() || reason > uint32_t(ExitReason::fuel_exhausted))
-            return protocol_error("a malformed exit frame");
-        link_exit_signal(rt, Pid{me, to}, Pid{remote_id_, from}, ExitReason(reason), text);
+        ExitFrame f;
+        if (const char *why = decode(type, body, n, &f)) return protocol_error(why);
+        link_exit_signal(rt, Pid{me, f.to}, Pid{remote_id_, f.from}, ExitReason(f.reason), f.text);
         return true;
     }
     case FrameType::monitor: {
-        const uint64_t from = r.u64(), to = r.u64();
-        const int64_t tag = r.i64();
-        if (!r.ok() || !r.at_end()) return protocol_error("a malformed monitor frame");
-        ProcessRef p = rt.lookup(Pid{me, to});
-        if (!p || !add_watcher(*p.get(), Pid{remote_id_, from}, tag))
-            enqueue_frame(to, frame(FrameType::down, [&](ByteWriter &w) {
-                              w.u64(to);
-                              w.u64(from);
-                              w.i64(tag);
-                              w.u32(static_cast<uint32_t>(ExitReason::noproc));
-                              w.str("noproc");
-                          }));
+        RelationFrame f;
+        if (const char *why = decode(type, body, n, &f)) return protocol_error(why);
+        ProcessRef p = rt.lookup(Pid{me, f.to});
+        if (!p || !add_watcher(*p.get(), Pid{remote_id_, f.from}, f.tag)) {
+            ExitFrame d;
+            d.from = f.to;
+            d.to = f.from;
+            d.tag = f.tag;
+            d.reason = static_cast<uint32_t>(ExitReason::noproc);
+            d.text = "noproc";
+            enqueue_frame(f.to, make_frame(FrameType::down, d));
+        }
         return true;
     }
     case FrameType::demonitor: {
-        const uint64_t from = r.u64(), to = r.u64();
-        const int64_t tag = r.i64();
-        if (!r.ok() || !r.at_end()) return protocol_error("a malformed demonitor frame");
-        if (ProcessRef p = rt.lookup(Pid{me, to}))
-            remove_watcher(*p.get(), Pid{remote_id_, from}, tag);
+        RelationFrame f;
+        if (const char *why = decode(type, body, n, &f)) return protocol_error(why);
+        if (ProcessRef p = rt.lookup(Pid{me, f.to}))
+            remove_watcher(*p.get(), Pid{remote_id_, f.from}, f.tag);
         return true;
     }
     case FrameType::down: {
-        const uint64_t from = r.u64(), to = r.u64();
-        const int64_t tag = r.i64();
-        const uint32_t reason = r.u32();
-        std::string text = r.str(kMaxString);
-        if (!r.ok() || !r.at_end() || reason > uint32_t(ExitReason::fuel_exhausted))
-            return protocol_error("a malformed down frame");
-        monitor_down_signal(rt, Pid{me, to}, Pid{remote_id_, from}, tag, ExitReason(reason), text);
+        ExitFrame f;
+        if (const char *why = decode(type, body, n, &f)) return protocol_error(why);
+        monitor_down_signal(rt, Pid{me, f.to}, Pid{remote_id_, f.from}, f.tag, ExitReason(f.reason),
+                            f.text);
         return true;
     }
     case FrameType::kill: {
-        const uint64_t from = r.u64(), to = r.u64();
-        (void)from;
-        if (!r.ok() || !r.at_end()) return protocol_error("a malformed kill frame");
-        if (ProcessRef p = rt.lookup(Pid{me, to})) core::kill(*p.get());
+        RelationFrame f;
+        if (const char *why = decode(type, body, n, &f)) return protocol_error(why);
+        if (ProcessRef p = rt.lookup(Pid{me, f.to})) core::kill(*p.get());
         return true;
     }
-    case FrameType::spawn:
-        return on_spawn(r);
+    case FrameType::spawn: {
+        SpawnFrame f;
+        if (const char *why = decode(body, n, &f)) return protocol_error(why);
+        return on_spawn(f);
+    }
     case FrameType::spawn_reply:
-        return on_reply(r, true);
-    case FrameType::lookup:
-        return on_lookup(r);
-    case FrameType::lookup_reply:
-        return on_reply(r, false);
+    case FrameType::lookup_reply: {
+        ReplyFrame f;
+        if (const char *why = decode(body, n, &f)) return protocol_error(why);
+        return on_reply(f, type == FrameType::spawn_reply);
+    }
+    case FrameType::lookup: {
+        LookupFrame f;
+        if (const char *why = decode(body, n, &f)) return protocol_error(why);
+        return on_lookup(f);
+    }
     case FrameType::peer_up: {
-        const uint64_t id = r.u64();
-        std::string host = r.str(kMaxName);
-        const uint16_t port = r.u16();
-        if (!r.ok() || !r.at_end()) return protocol_error("a malformed peer_up frame");
-        impl_.maybe_dial(id, host, port);
+        PeerUpFrame f;
+        if (const char *why = decode(body, n, &f)) return protocol_error(why);
+        impl_.maybe_dial(f.peer.node_id, f.peer.host, f.peer.port);
         return true;
     }
+    case FrameType::hello:
+    case FrameType::auth:
+        return protocol_error("a handshake frame after the handshake");
     default:
         return protocol_error("a frame of unknown type");
     }
 }
 
-bool Peer::on_hello(ByteReader &r) {
-    const uint32_t magic = r.u32();
-    const uint16_t version = r.u16();
-    if (!r.ok() || magic != kMagic) return protocol_error("not a lunatic node (bad magic)");
-    if (version != kProtocolVersion) {
-        char what[96];
-        std::snprintf(what, sizeof what, "protocol version %u (this node speaks %u)", version,
-                      kProtocolVersion);
-        return protocol_error(what);
+bool Peer::on_handshake() {
+    const Handshake::Step step = handshake_->on_frame(frame_, frame_len_);
+    switch (step.kind) {
+    case Handshake::Step::send_auth: {
+        const HelloFrame &hello = handshake_->hello();
+        // Heartbeats often enough for the peer's timeout too, which may be shorter than ours.
+        heartbeat_ms_ = std::min(impl_.heartbeat_ms, hello.peer_timeout_ms / 3);
+        remote_id_ = hello.node_id;
+        remote_name = hello.name;
+        remote_max_frame_ = hello.max_frame;
+        chunk_ = std::min<std::size_t>(impl_.max_frame, remote_max_frame_) - kMessageOverhead;
+        enqueue_frame(0, make_frame(step.auth));
+        return true;
     }
-    const uint64_t id = r.u64();
-    std::string name = r.str(kMaxName);
-    const uint8_t *nonce = r.bytes(kNonceBytes);
-    const uint32_t max_frame = r.u32();
-    const uint32_t their_timeout = r.u32();
-    if (!r.ok() || !r.at_end()) return protocol_error("a malformed hello");
-    if (their_timeout < 3) return protocol_error("a hello with a too small peer timeout");
-    // Heartbeats often enough for the peer's timeout too, which may be shorter than ours.
-    heartbeat_ms_ = std::min(impl_.heartbeat_ms, their_timeout / 3);
-    if (id == 0 || id == impl_.id) return protocol_error("a hello with a bad node id");
-    if (max_frame < kMinMaxFrame) return protocol_error("a hello with a too small max frame");
-    remote_id_ = id;
-    remote_name = std::move(name);
-    remote_max_frame_ = max_frame;
-    chunk_ = std::min<std::size_t>(impl_.max_frame, remote_max_frame_) - kMessageOverhead;
-    std::memcpy(their_nonce_.data(), nonce, kNonceBytes);
-    got_hello_ = true;
-    const Mac mac = auth_mac(impl_.node.options().cookie, their_nonce_, impl_.id, remote_id_);
-    enqueue_frame(0,
-                  frame(FrameType::auth, [&](ByteWriter &w) { w.bytes(mac.data(), mac.size()); }));
-    auth_sent_ = true;
-    return true;
-}
-
-bool Peer::on_auth(ByteReader &r) {
-    const uint8_t *mac = r.bytes(kMacBytes);
-    if (!r.ok() || !r.at_end()) return protocol_error("a malformed auth frame");
-    if (!mac_equal(auth_mac(impl_.node.options().cookie, my_nonce_, remote_id_, impl_.id), mac)) {
-        log(LogLevel::warning, "refused", "it did not prove the cookie (wrong cookie)");
+    case Handshake::Step::up:
+        state_ = State::up;
+        handshake_.reset();
+        uncount();
+        return impl_.peer_authenticated(shared_from_this());
+    case Handshake::Step::refuse:
+        break;
+    }
+    if (step.wrong_cookie) {
+        log(LogLevel::warning, "refused", step.why);
         close("wrong cookie");
         return false;
     }
-    state_ = State::up;
-    return impl_.peer_authenticated(shared_from_this());
+    return protocol_error(step.why.c_str());
 }
 
-bool Peer::on_info(ByteReader &r) {
-    std::string host = r.str(kMaxName);
-    const uint16_t port = r.u16();
-    const uint32_t nattr = r.u32();
-    if (!r.ok() || nattr > 1024) return protocol_error("a malformed info frame");
-    std::vector<std::string> attrs;
-    for (uint32_t i = 0; i < nattr && r.ok(); ++i) attrs.push_back(r.str(kMaxString));
-    const uint32_t npeers = r.u32();
-    if (!r.ok() || npeers > 65536) return protocol_error("a malformed info frame");
-    struct Known {
-        uint64_t id;
-        std::string host;
-        uint16_t port;
-    };
-    std::vector<Known> known;
-    for (uint32_t i = 0; i < npeers && r.ok(); ++i) {
-        Known k;
-        k.id = r.u64();
-        k.host = r.str(kMaxName);
-        k.port = r.u16();
-        known.push_back(std::move(k));
-    }
-    if (!r.ok() || !r.at_end()) return protocol_error("a malformed info frame");
+bool Peer::on_info(const InfoFrame &f) {
     std::vector<std::shared_ptr<Peer>> others;
     {
         std::lock_guard lock(impl_.mutex);
-        listen_host = host;
-        listen_port = port;
-        attributes = std::move(attrs);
+        listen_host = f.listen_host;
+        listen_port = f.listen_port;
+        attributes = f.attributes;
         for (auto &[oid, o] : impl_.peers)
             if (oid != remote_id_) others.push_back(o);
     }
     // The other peers hear of this node now that its address is known; of
     // each pair, the node with the smaller id dials (maybe_dial).
-    if (port)
-        for (auto &o : others)
-            o->enqueue_frame(0, frame(FrameType::peer_up, [&](ByteWriter &w) {
-                                 w.u64(remote_id_);
-                                 w.str(host);
-                                 w.u16(port);
-                             }));
-    for (const Known &k : known) impl_.maybe_dial(k.id, k.host, k.port);
+    if (f.listen_port) {
+        PeerUpFrame up;
+        up.peer = PeerAddress{remote_id_, f.listen_host, f.listen_port};
+        for (auto &o : others) o->enqueue_frame(0, make_frame(up));
+    }
+    for (const PeerAddress &k : f.peers) impl_.maybe_dial(k.node_id, k.host, k.port);
     return true;
 }
 
-bool Peer::on_message(ByteReader &r) {
-    const uint64_t from = r.u64(), to = r.u64();
-    const int64_t tag = r.i64();
-    const uint8_t flags = r.u8();
-    const uint64_t total = (flags & kChunkFirst) ? r.u64() : 0;
-    const std::string_view data = r.rest();
-    if (!r.ok() || (flags & ~(kChunkFirst | kChunkLast)))
-        return protocol_error("a malformed message frame");
+bool Peer::on_message(const MessageFrame &f) {
     Runtime &rt = impl_.rt;
-    auto it = partial_.find(from);
-    if (flags & kChunkFirst) {
-        if (it != partial_.end())
-            return protocol_error("a message began before the last one ended");
-        if (data.size() > total) return protocol_error("a message longer than it said");
-        if ((flags & kChunkLast) && data.size() != total)
-            return protocol_error("a message shorter than it said");
+    // The reassembly map is touched only while a chunked message is open.
+    auto it = partial_.empty() ? partial_.end() : partial_.find(f.from);
+    OpenMessage open;
+    if (it != partial_.end()) {
+        open.to = it->second.to;
+        open.total = it->second.total;
+        open.received = it->second.message->size();
+    }
+    const ChunkStep step = chunk_step(it != partial_.end() ? &open : nullptr, f);
+    switch (step.kind) {
+    case ChunkStep::error:
+        return protocol_error(step.why);
+    case ChunkStep::deliver:
+    case ChunkStep::begin: {
         // Reserve no more than a chunk's worth up front: a peer's claimed total
         // costs nothing until the bytes arrive.
-        Message *m = Message::create(tag, std::min<uint64_t>(total, 1u << 20));
-        if (!m || !m->append(data.data(), data.size())) {
+        Message *m = Message::create(f.tag, std::min<uint64_t>(f.total, 1u << 20));
+        if (!m || !m->append(f.data.data(), f.data.size())) {
             if (m) Message::destroy(m);
             rt.log().write(LogLevel::error, "node: out of memory for a message from node %llx",
                            static_cast<unsigned long long>(remote_id_));
-            return flags & kChunkLast ? true : protocol_error("out of memory");
+            return step.kind == ChunkStep::deliver ? true : protocol_error("out of memory");
         }
-        m->set_sender(Pid{remote_id_, from});
-        if (flags & kChunkLast) {
-            deliver_to(rt, Pid{impl_.id, to}, m);
-            return true;
-        }
-        partial_.emplace(from, Partial{m, to, total});
+        m->set_sender(Pid{remote_id_, f.from});
+        if (step.kind == ChunkStep::deliver) return hand_over(f.from, f.to, m);
+        partial_.emplace(f.from, Partial{m, f.to, f.total});
         return true;
     }
-    if (it == partial_.end()) return protocol_error("a message chunk without its beginning");
-    Partial &p = it->second;
-    if (p.message->size() + data.size() > p.total || p.to != to)
-        return protocol_error("a message chunk that does not fit");
-    if (!p.message->append(data.data(), data.size())) return protocol_error("out of memory");
-    if (flags & kChunkLast) {
-        if (p.message->size() != p.total) return protocol_error("a message shorter than it said");
-        Message *m = p.message;
-        partial_.erase(it);
-        deliver_to(rt, Pid{impl_.id, to}, m);
+    case ChunkStep::append:
+    case ChunkStep::finish: {
+        Partial &p = it->second;
+        if (!p.message->append(f.data.data(), f.data.size()))
+            return protocol_error("out of memory");
+        if (step.kind == ChunkStep::finish) {
+            Message *m = p.message;
+            partial_.erase(it);
+            return hand_over(f.from, f.to, m);
+        }
+        return true;
+    }
+    }
+    return true;
+}
+
+// A whole message arrived: into its receiver's mailbox, or kept as the
+// capture of a spawn that follows.
+bool Peer::hand_over(uint64_t from, uint64_t to, Message *m) {
+    if (to != kSpawnCaptureTo) {
+        deliver_to(impl_.rt, Pid{impl_.id, to}, m);
+        return true;
+    }
+    if (spawn_captures_.size() >= kMaxPendingCaptures) {
+        Message::destroy(m);
+        return protocol_error("too many spawn captures without their spawn");
+    }
+    auto [it, inserted] = spawn_captures_.emplace(std::make_pair(from, m->tag()), m);
+    if (!inserted) {
+        Message::destroy(m);
+        return protocol_error("a second capture for the same spawn");
     }
     return true;
 }
@@ -811,134 +1032,116 @@ struct SpawnReplyHook {
     Peer *peer;
     uint64_t to;
     int64_t tag;
-    uint64_t node;
 };
+
+ReplyFrame reply_frame(uint64_t to, int64_t tag, Status s, Pid pid, std::string detail) {
+    ReplyFrame r;
+    r.to = to;
+    r.reply_tag = tag;
+    r.status = static_cast<int32_t>(s);
+    r.pid_node = pid.node;
+    r.pid_id = pid.id;
+    r.detail = std::move(detail);
+    return r;
+}
 }  // namespace
 
-bool Peer::on_spawn(ByteReader &r) {
-    const uint64_t from = r.u64();
-    const int64_t tag = r.i64();
-    std::string entry_name = r.str(kMaxString);
-    const uint32_t flags = r.u32();
-    const int64_t link_tag = r.i64();
-    const uint8_t has_config = r.u8();
-    ProcessConfig config;
-    if (has_config) {
-        config.max_memory = r.u64();
-        config.max_fuel_us = r.u64();
-        config.can_spawn_processes = r.u8() != 0;
-        config.can_create_configs = r.u8() != 0;
-        config.stack_size = r.u64();
-        config.guard_page = r.u8() != 0;
+bool Peer::on_spawn(const SpawnFrame &f) {
+    // A capture sent ahead (kSpawnCaptureSent); freed when this returns (the spawn copies it).
+    std::unique_ptr<Message, bool (*)(Message *) noexcept> sent_capture(nullptr, Message::destroy);
+    if (f.flags & kSpawnCaptureSent) {
+        auto it = spawn_captures_.find(std::make_pair(f.from, f.reply_tag));
+        if (it == spawn_captures_.end()) return protocol_error("a spawn without its capture");
+        sent_capture.reset(it->second);
+        spawn_captures_.erase(it);
     }
-    std::string capture = r.str(impl_.max_frame);
-    if (!r.ok() || !r.at_end() || (flags & ~1u) || config.stack_size > (uint64_t(1) << 32))
-        return protocol_error("a malformed spawn frame");
-    auto send_reply = [&](Status s, Pid pid, const std::string &detail) {
-        enqueue_frame(0, frame(FrameType::spawn_reply, [&](ByteWriter &w) {
-                          w.u64(from);
-                          w.i64(tag);
-                          w.i32(static_cast<int32_t>(s));
-                          w.u64(pid.node);
-                          w.u64(pid.id);
-                          w.str(detail);
-                      }));
+    auto send_reply = [&](Status s, const std::string &detail) {
+        enqueue_frame(0, make_frame(FrameType::spawn_reply,
+                                    reply_frame(f.from, f.reply_tag, s, Pid{}, detail)));
     };
     Entry entry = nullptr;
-    if (EntryRegistry::global().find(entry_name, &entry) != Status::ok) {
-        send_reply(Status::not_found, Pid{},
-                   "no entry is registered as '" + entry_name + "' on node '" +
-                       impl_.node.options().name + "'");
+    if (EntryRegistry::global().find(f.entry, &entry) != Status::ok) {
+        send_reply(Status::not_found, "no entry is registered as '" + f.entry + "' on node '" +
+                                          impl_.node.options().name + "'");
         return true;
     }
     SpawnRequest request;
     request.entry = entry;
-    request.capture = capture.data();
-    request.capture_len = capture.size();
-    if (has_config) request.config = std::make_shared<const ProcessConfig>(config);
-    if (flags & 1u) {
-        request.remote_link = Pid{remote_id_, from};
-        request.link_tag = link_tag;
+    request.capture = f.capture.data();
+    request.capture_len = f.capture.size();
+    if (sent_capture) {
+        request.capture = sent_capture->data();
+        request.capture_len = sent_capture->size();
+    }
+    if (f.has_config) {
+        ProcessConfig config;
+        config.max_memory = f.config.max_memory;
+        config.max_fuel_us = f.config.max_fuel_us;
+        config.can_spawn_processes = f.config.can_spawn_processes;
+        config.can_create_configs = f.config.can_create_configs;
+        config.stack_size = f.config.stack_size;
+        config.guard_page = f.config.guard_page;
+        request.config = std::make_shared<const ProcessConfig>(config);
+    }
+    if (f.flags & kSpawnLink) {
+        request.remote_link = Pid{remote_id_, f.from};
+        request.link_tag = f.link_tag;
     }
     // The reply is queued before the child can run, so it leaves ahead of
     // anything the child sends (its exit signal included).
-    SpawnReplyHook hook{this, from, tag, impl_.id};
+    SpawnReplyHook hook{this, f.from, f.reply_tag};
     request.before_start_ctx = &hook;
     request.before_start = [](void *ctx, Pid child) {
         auto *h = static_cast<SpawnReplyHook *>(ctx);
-        h->peer->enqueue_frame(0, frame(FrameType::spawn_reply, [&](ByteWriter &w) {
-                                   w.u64(h->to);
-                                   w.i64(h->tag);
-                                   w.i32(0);
-                                   w.u64(child.node);
-                                   w.u64(child.id);
-                                   w.str("");
-                               }));
+        h->peer->enqueue_frame(0, make_frame(FrameType::spawn_reply,
+                                             reply_frame(h->to, h->tag, Status::ok, child, "")));
     };
     Pid child{};
     const Status s = impl_.rt.spawn(request, &child);
     if (s != Status::ok)
-        send_reply(s, Pid{},
-                   s == Status::killed ? std::string("the node is stopping")
-                                       : std::string("the spawn failed on node '") +
-                                             impl_.node.options().name + "'");
+        send_reply(s, s == Status::killed ? std::string("the node is stopping")
+                                          : std::string("the spawn failed on node '") +
+                                                impl_.node.options().name + "'");
     return true;
 }
 
-bool Peer::on_lookup(ByteReader &r) {
-    const uint64_t from = r.u64();
-    const int64_t tag = r.i64();
-    std::string name = r.str(kMaxString);
-    std::string type = r.str(kMaxString);
-    if (!r.ok() || !r.at_end()) return protocol_error("a malformed lookup frame");
+bool Peer::on_lookup(const LookupFrame &f) {
     Pid pid{};
-    const Status s = impl_.rt.registry().find(Registry::key(name, type), &pid);
-    enqueue_frame(0, frame(FrameType::lookup_reply, [&](ByteWriter &w) {
-                      w.u64(from);
-                      w.i64(tag);
-                      w.i32(static_cast<int32_t>(s == Status::ok ? Status::ok : Status::not_found));
-                      w.u64(pid.node);
-                      w.u64(pid.id);
-                      w.str("");
-                  }));
+    const Status s = impl_.rt.registry().find(Registry::key(f.name, f.type), &pid);
+    enqueue_frame(
+        0, make_frame(FrameType::lookup_reply,
+                      reply_frame(f.from, f.reply_tag,
+                                  s == Status::ok ? Status::ok : Status::not_found, pid, "")));
     return true;
 }
 
-bool Peer::on_reply(ByteReader &r, bool spawn) {
-    const uint64_t to = r.u64();
-    const int64_t tag = r.i64();
-    const int32_t status = r.i32();
-    const uint64_t pid_node = r.u64(), pid_id = r.u64();
-    std::string detail = r.str(kMaxString);
-    if (!r.ok() || !r.at_end() || tag >= 0 || status > 0 || status < int32_t(Status::internal))
-        return protocol_error("a malformed reply frame");
+bool Peer::on_reply(const ReplyFrame &f, bool spawn) {
     Runtime &rt = impl_.rt;
+    const uint64_t to = f.to;
     const Pid waiter{impl_.id, to};
     Pending pending{};
-    if (!take_pending(tag, &pending) || pending.waiter != to) {
+    if (!take_pending(f.reply_tag, &pending) || pending.waiter != to) {
         // The waiter gave up (timed out or was killed): a child spawned with a
         // link must not keep a half pointing at it.
-        if (spawn && status == 0)
-            enqueue_frame(to, frame(FrameType::unlink, [&](ByteWriter &w) {
-                              w.u64(to);
-                              w.u64(pid_id);
-                          }));
+        if (spawn && f.status == 0)
+            enqueue_frame(to, make_frame(FrameType::unlink, RelationFrame{to, f.pid_id, 0}));
         return true;
     }
-    const Pid child{pid_node, pid_id};
-    if (spawn && status == 0 && pending.link) {
+    const Pid child{f.pid_node, f.pid_id};
+    if (spawn && f.status == 0 && pending.link) {
         // The spawner's half of the link is made here, before anything the
         // child sends after this reply is read.
         ProcessRef w = rt.lookup(waiter);
-        if (!w || !add_link_half(*w.get(), child, pending.link_tag))
-            enqueue_frame(to, frame(FrameType::exit, [&](ByteWriter &w2) {
-                              w2.u64(to);
-                              w2.u64(pid_id);
-                              w2.u32(static_cast<uint32_t>(ExitReason::noproc));
-                              w2.str("noproc");
-                          }));
+        if (!w || !add_link_half(*w.get(), child, pending.link_tag)) {
+            ExitFrame e;
+            e.from = to;
+            e.to = f.pid_id;
+            e.reason = static_cast<uint32_t>(ExitReason::noproc);
+            e.text = "noproc";
+            enqueue_frame(to, make_frame(FrameType::exit, e));
+        }
     }
-    deliver_to(rt, waiter, reply_message(tag, Status(status), child, detail));
+    deliver_to(rt, waiter, reply_message(f.reply_tag, Status(f.status), child, f.detail));
     return true;
 }
 
@@ -951,8 +1154,20 @@ void Node::Impl::accept() {
             if (ec == asio::error::operation_aborted) return;
             rt.log().write(LogLevel::warning, "node '%s': accept failed: %s",
                            node.options().name.c_str(), ec.message().c_str());
+        } else if (unauthenticated >= kMaxUnauthenticated) {
+            if (!refusing)
+                rt.log().write(LogLevel::warning,
+                               "node '%s': %zu connections are in their handshake already: "
+                               "closing new ones until some complete or time out",
+                               node.options().name.c_str(), unauthenticated);
+            refusing = true;
+            boost::system::error_code ignored;
+            socket.close(ignored);
         } else {
+            refusing = false;
             auto peer = std::make_shared<Peer>(*this, std::move(socket), false, "", 0, nullptr);
+            peer->counted_unauthenticated_ = true;
+            ++unauthenticated;
             open.push_back(peer);
             peer->start();
         }
@@ -1232,7 +1447,15 @@ Status Node::send(Pid from, Pid to, Message *message) {
     auto peer = impl_->find(to.node);
     if (!peer) return Status::no_node;
     message->set_sender(from);
-    return peer->enqueue_message(from.id, to.id, message) ? Status::ok : Status::no_node;
+    bool over = false;
+    if (!peer->enqueue_message(from.id, to.id, message, &over)) return Status::no_node;
+    if (over) {
+        // Only a process can wait (a fiber yields its worker, an attached
+        // thread blocks); other threads' sends (timers) are never held up.
+        Process *self = current_process();
+        if (self && &self->runtime == &rt_ && self->id == from.id) peer->wait_drained(*self);
+    }
+    return Status::ok;
 }
 
 namespace {
@@ -1302,10 +1525,24 @@ void Node::monitor_down(Pid dead, Pid watcher, int64_t tag, ExitReason reason,
 
 namespace {
 // Sends a request frame and waits for its reply message.
+// ahead: a message (the capture of a big spawn) sent just before the frame, or null.
 Status request(Process &self, const std::shared_ptr<Peer> &peer, int64_t tag, std::string bytes,
-               bool link, int64_t link_tag, int64_t timeout_ns, Reply *out) {
-    if (!peer) return Status::no_node;
-    if (!peer->add_pending(tag, Peer::Pending{self.id, link, link_tag})) return Status::no_node;
+               bool link, int64_t link_tag, int64_t timeout_ns, Reply *out,
+               Message *ahead = nullptr) {
+    if (!peer) {
+        if (ahead) Message::destroy(ahead);
+        return Status::no_node;
+    }
+    if (!peer->add_pending(tag, Peer::Pending{self.id, link, link_tag})) {
+        if (ahead) Message::destroy(ahead);
+        return Status::no_node;
+    }
+    bool over = false;
+    if (ahead && !peer->enqueue_message(self.id, kSpawnCaptureTo, ahead, &over)) {
+        Message::destroy(ahead);
+        peer->take_pending(tag, nullptr);
+        return Status::no_node;
+    }
     if (!peer->enqueue_frame(self.id, std::move(bytes))) {
         peer->take_pending(tag, nullptr);
         return Status::no_node;
@@ -1335,29 +1572,42 @@ Status request(Process &self, const std::shared_ptr<Peer> &peer, int64_t tag, st
 
 Status Node::spawn(Process &self, uint64_t node, const RemoteSpawn &req, int64_t timeout_ns,
                    Reply *out) {
-    if (req.capture_len + req.entry.size() + 128 > impl_->max_frame)
-        return Status::invalid_argument;
+    std::shared_ptr<Peer> peer = impl_->find(node);
+    if (!peer) return Status::no_node;
     const int64_t tag = request_tag();
-    std::string bytes = frame(FrameType::spawn, [&](ByteWriter &w) {
-        w.u64(self.id);
-        w.i64(tag);
-        w.str(req.entry);
-        w.u32(req.link ? 1u : 0u);
-        w.i64(req.link_tag);
-        w.u8(req.config ? 1 : 0);
-        if (req.config) {
-            w.u64(req.config->max_memory);
-            w.u64(req.config->max_fuel_us);
-            w.u8(req.config->can_spawn_processes);
-            w.u8(req.config->can_create_configs);
-            w.u64(req.config->stack_size);
-            w.u8(req.config->guard_page);
+    SpawnFrame f;
+    f.from = self.id;
+    f.reply_tag = tag;
+    f.entry = req.entry;
+    f.flags = req.link ? kSpawnLink : 0;
+    f.link_tag = req.link_tag;
+    f.has_config = req.config != nullptr;
+    if (req.config) {
+        f.config.max_memory = req.config->max_memory;
+        f.config.max_fuel_us = req.config->max_fuel_us;
+        f.config.can_spawn_processes = req.config->can_spawn_processes;
+        f.config.can_create_configs = req.config->can_create_configs;
+        f.config.stack_size = req.config->stack_size;
+        f.config.guard_page = req.config->guard_page;
+    }
+    // What one frame carries on this connection (both sides' max_frame_bytes).
+    const std::size_t frame_room = peer->chunk_bytes() + kMessageOverhead;
+    const std::size_t fixed = make_frame(f).size() - 4;
+    if (fixed > frame_room) return Status::invalid_argument;  // the entry name alone is too long
+    Message *ahead = nullptr;
+    if (fixed + req.capture_len <= frame_room) {
+        f.capture = std::string_view(static_cast<const char *>(req.capture), req.capture_len);
+    } else {
+        // Too big for one frame: the capture goes ahead as a message, cut into
+        // chunks like any big message (so it holds up no one else's frames).
+        ahead = Message::create(tag, req.capture_len);
+        if (!ahead || !ahead->append(req.capture, req.capture_len)) {
+            if (ahead) Message::destroy(ahead);
+            return Status::no_memory;
         }
-        w.u32(static_cast<uint32_t>(req.capture_len));
-        if (req.capture_len) w.bytes(req.capture, req.capture_len);
-    });
-    return request(self, impl_->find(node), tag, std::move(bytes), req.link, req.link_tag,
-                   timeout_ns, out);
+        f.flags |= kSpawnCaptureSent;
+    }
+    return request(self, peer, tag, make_frame(f), req.link, req.link_tag, timeout_ns, out, ahead);
 }
 
 Status Node::lookup(Process &self, uint64_t node, const std::string &name, const std::string &type,

@@ -574,6 +574,16 @@ LUNATIC_API int lunatic_process_local_set(const void *key, void *value, void (*d
  *    lunatic_send_after and lunatic_spawn_node, LUNATIC_ENONODE.)
  * A lost node is dialled again with backoff (up to reconnect_max_ms between
  * tries) by the one of the two nodes with the smaller id.
+ *
+ * Backpressure: a process whose send leaves more than 4 MiB queued for a node
+ * (in the connection's shared queue, or in its own queue while a message
+ * bigger than one frame of it is under way) is suspended after the send
+ * (which returns LUNATIC_OK) until that queue is down to 1 MiB, the
+ * connection is lost or the process is killed; a fiber yields its worker, an
+ * attached thread blocks. Sends from other threads (send_after timers) never
+ * wait. At most 64 incoming connections may be in their handshake at once
+ * (more are closed); a handshake must complete within 5 s (or
+ * peer_timeout_ms, if shorter).
  */
 
 typedef struct lunatic_node_options {
@@ -664,8 +674,9 @@ LUNATIC_API int lunatic_lookup_nodes(lunatic_runtime *runtime, const char *query
  * options may be NULL. Honoured: LUNATIC_SPAWN_LINK (with link_tag; the link
  * stands before the child runs), stack_size, LUNATIC_SPAWN_GUARD_PAGE and
  * config (sent along; none = the caller's config, as a local spawn
- * inherits it). worker and user_free are not used. The capture must fit in one
- * frame (max_frame_bytes less a little). node may be this node's id (a local
+ * inherits it). worker and user_free are not used. A capture bigger than one
+ * frame is sent in chunks, like a big message; LUNATIC_EINVAL if the entry
+ * name and config alone do not fit in one frame. node may be this node's id (a local
  * lunatic_spawn_named). LUNATIC_ENOTFOUND when the other node has no such
  * entry, LUNATIC_ENONODE when it is not connected or is lost meanwhile,
  * LUNATIC_ETIMEDOUT. From a process or attached thread.

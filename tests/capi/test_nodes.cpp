@@ -95,7 +95,43 @@ int doomed_entry(const uint8_t *capture, size_t len, void *) {
     return 0;
 }
 
+// Capture: u64 count, then the pid to report to. Receives count messages,
+// each with its index in its first 8 bytes, and reports (kGot) how many came
+// in order.
+int ordered_sink_entry(const uint8_t *capture, size_t len, void *) {
+    uint64_t count = 0;
+    lunatic_pid report;
+    if (len != sizeof count + sizeof report) return 1;
+    std::memcpy(&count, capture, sizeof count);
+    std::memcpy(&report, capture + sizeof count, sizeof report);
+    uint64_t in_order = 0;
+    for (uint64_t i = 0; i < count; ++i) {
+        lunatic_message *m = nullptr;
+        if (lunatic_receive(nullptr, 0, 60 * kSec, &m) != LUNATIC_OK) break;
+        uint64_t seq = ~uint64_t(0);
+        if (lunatic_message_size(m) >= sizeof seq)
+            std::memcpy(&seq, lunatic_message_data(m), sizeof seq);
+        if (seq == i) ++in_order;
+        lunatic_message_free(m);
+    }
+    return send_u64(report, kGot, in_order) == LUNATIC_OK ? 0 : 1;
+}
+
+// Capture: the pid to report to, then any bytes. Reports (kGot) the capture's
+// length and (kReady) its FNV-1a hash.
+int capture_hash_entry(const uint8_t *capture, size_t len, void *) {
+    lunatic_pid report;
+    if (len < sizeof report) return 1;
+    std::memcpy(&report, capture, sizeof report);
+    uint64_t hash = 1469598103934665603ull;
+    for (size_t i = 0; i < len; ++i) hash = (hash ^ capture[i]) * 1099511628211ull;
+    send_u64(report, kGot, len);
+    return send_u64(report, kReady, hash) == LUNATIC_OK ? 0 : 1;
+}
+
 void register_entries() {
+    REQUIRE(lunatic_entry_register("test_nodes.capture_hash", capture_hash_entry) == LUNATIC_OK);
+    REQUIRE(lunatic_entry_register("test_nodes.ordered_sink", ordered_sink_entry) == LUNATIC_OK);
     REQUIRE(lunatic_entry_register("test_nodes.doomed", doomed_entry) == LUNATIC_OK);
     REQUIRE(lunatic_entry_register("test_nodes.echo", echo_entry) == LUNATIC_OK);
     REQUIRE(lunatic_entry_register("test_nodes.registrar", registrar_entry) == LUNATIC_OK);
@@ -864,4 +900,178 @@ TEST_CASE("nodes: a lost connection is re-established with backoff") {
     // The old echo was not lost with the connection: it is still there.
     REQUIRE(send_u64(echo, 3, 8) == LUNATIC_OK);
     CHECK(recv({3}).rc == LUNATIC_OK);
+}
+
+namespace {
+// What a local flooder sends, and how far it got (the test thread reads it).
+struct Flood {
+    lunatic_pid to{0, 0};
+    uint64_t count = 0;
+    size_t size = 0;
+    std::atomic<uint64_t> sent{0};
+    std::atomic<int> result{-1};  // the flooder's return value once it has ended
+};
+
+int flooder_entry(const uint8_t *, size_t, void *user) {
+    auto *flood = static_cast<Flood *>(user);
+    std::vector<uint8_t> payload(flood->size);
+    for (uint64_t i = 0; i < flood->count; ++i) {
+        std::memcpy(payload.data(), &i, sizeof i);
+        if (lunatic_send_bytes(flood->to, kGot + 1, payload.data(), payload.size()) != LUNATIC_OK) {
+            flood->result.store(1);
+            return 1;
+        }
+        flood->sent.store(i + 1);
+    }
+    flood->result.store(0);
+    return 0;
+}
+}  // namespace
+
+TEST_CASE("nodes: a flood to a stalled peer waits on a bounded queue, then arrives in order") {
+    register_entries();
+    // 64 MiB in 4 KiB messages; the send queue's limit is 4 MiB.
+    constexpr uint64_t kCount = 16384;
+    constexpr size_t kSize = 4096;
+    Flood flood;  // outlives the nodes (and so the flooder)
+    NodeConfig c;
+    c.timeout_ms = 60000;  // the stalled node must not be declared lost
+    TestNode a("bp-a", true, c), b("bp-b", false, c);
+    REQUIRE(a.connect(b) == LUNATIC_OK);
+    uint8_t capture[sizeof(uint64_t) + sizeof(lunatic_pid)];
+    std::memcpy(capture, &kCount, sizeof kCount);
+    std::memcpy(capture + sizeof kCount, &a.r.self, sizeof a.r.self);
+    const lunatic_pid sink = spawn_on(b.id, "test_nodes.ordered_sink", capture, sizeof capture);
+    flood.to = sink;
+    flood.count = kCount;
+    flood.size = kSize;
+    uint64_t plateau = 0;
+    {
+        // Stall b's io thread: it blocks in b's log callback (which takes this
+        // mutex) when it logs the bad frame below, and so stops reading.
+        std::unique_lock stall(b.r.log.mu);
+        const int fd = raw_connect(b.port);
+        raw_send(fd, le32(0));  // an empty frame: b logs and closes it
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        REQUIRE(lunatic_spawn(flooder_entry, nullptr, 0, &flood, nullptr, nullptr) == LUNATIC_OK);
+        // The flooder is suspended once a's queue is full: wait until it stops moving.
+        uint64_t last = ~uint64_t(0);
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        while (std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(300));
+            const uint64_t now = flood.sent.load();
+            if (now == last) break;
+            last = now;
+        }
+        plateau = flood.sent.load();
+        ::close(fd);
+    }
+    INFO("sent while b was stalled: " << plateau << " of " << kCount);
+    CHECK(plateau > 0);
+    // Held back: at most the queue's limit plus the sockets' buffers, not all 64 MiB.
+    CHECK(plateau * kSize < kCount * kSize / 2);
+    // Released, b drains: the flooder resumes and everything arrives, in order.
+    Received got = recv({kGot}, 60 * kSec);
+    REQUIRE(got.rc == LUNATIC_OK);
+    CHECK(msg_u64(got.msg.get()) == kCount);
+    // (the flooder notes its last send after the sink may have reported)
+    for (int i = 0; i < 500 && flood.sent.load() != kCount; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    CHECK(flood.sent.load() == kCount);
+}
+
+TEST_CASE("nodes: unauthenticated connections are capped and closed at their deadline") {
+    register_entries();
+    NodeConfig c;
+    c.timeout_ms = 1000;  // the handshake deadline too (it is at most 5 s)
+    c.heartbeat_ms = 100;
+    TestNode b("cap-b", false, c);
+    // Silent raw connections, more than the cap of 64.
+    std::vector<int> fds;
+    for (int i = 0; i < 80; ++i) fds.push_back(raw_connect(b.port));
+    bool capped = false;
+    for (int i = 0; i < 200 && !capped; ++i) {
+        capped = log_has(b.r.log, "in their handshake already");
+        if (!capped) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    CHECK_MESSAGE(capped, b.r.log.dump());
+    // Every one is closed by the node: over the cap at once, the others at the deadline.
+    int closed = 0;
+    for (int fd : fds) {
+        closed += closed_by_peer(fd, std::chrono::seconds(10)) ? 1 : 0;
+        ::close(fd);
+    }
+    CHECK(closed == 80);
+    CHECK(log_has(b.r.log, "the handshake did not complete in time"));
+    // The node still takes a real node.
+    TestNode a("cap-a", true, c);
+    int rc = LUNATIC_ENONODE;
+    for (int i = 0; i < 50 && rc != LUNATIC_OK; ++i) {
+        rc = a.connect(b);
+        if (rc != LUNATIC_OK) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    REQUIRE_MESSAGE(rc == LUNATIC_OK, lunatic_errmsg());
+    CHECK(a.knows(b.id));
+    const lunatic_pid echo = spawn_on(b.id, "test_nodes.echo");
+    CHECK(ping(echo, 5, 55));
+    CHECK(send_u64(echo, kStop, 0) == LUNATIC_OK);
+}
+
+TEST_CASE("nodes: a spawn capture many frames long goes in chunks") {
+    register_entries();
+    NodeConfig c;
+    c.max_frame = 4096;
+    TestNode a("big-a", true, c), b("big-b", false, c);
+    REQUIRE(a.connect(b) == LUNATIC_OK);
+    for (size_t size : {size_t(100), size_t(4000), size_t(40000), size_t(1) << 20}) {
+        CAPTURE(size);
+        std::vector<uint8_t> capture(size);
+        std::memcpy(capture.data(), &a.r.self, sizeof a.r.self);
+        for (size_t i = sizeof a.r.self; i < size; ++i) capture[i] = uint8_t(i * 131 + (i >> 9));
+        uint64_t hash = 1469598103934665603ull;
+        for (uint8_t byte : capture) hash = (hash ^ byte) * 1099511628211ull;
+        spawn_on(b.id, "test_nodes.capture_hash", capture.data(), capture.size());
+        Received len = recv({kGot});
+        REQUIRE(len.rc == LUNATIC_OK);
+        CHECK(msg_u64(len.msg.get()) == size);
+        Received got = recv({kReady});
+        REQUIRE(got.rc == LUNATIC_OK);
+        CHECK(msg_u64(got.msg.get()) == hash);
+    }
+    // The node still answers ordinary requests afterwards.
+    const lunatic_pid echo = spawn_on(b.id, "test_nodes.echo");
+    CHECK(ping(echo, 5, 56));
+    CHECK(send_u64(echo, kStop, 0) == LUNATIC_OK);
+}
+
+TEST_CASE("nodes: a sender held by backpressure is released when the connection is lost") {
+    register_entries();
+    constexpr uint64_t kCount = 16384;
+    Flood flood;
+    NodeConfig ca, cb;
+    ca.timeout_ms = 1000;  // a gives up on the stalled b soon
+    ca.heartbeat_ms = 200;
+    cb.timeout_ms = 60000;
+    TestNode a("lost-a", true, ca), b("lost-b", false, cb);
+    REQUIRE(a.connect(b) == LUNATIC_OK);
+    uint8_t capture[sizeof(uint64_t) + sizeof(lunatic_pid)];
+    std::memcpy(capture, &kCount, sizeof kCount);
+    std::memcpy(capture + sizeof kCount, &a.r.self, sizeof a.r.self);
+    flood.to = spawn_on(b.id, "test_nodes.ordered_sink", capture, sizeof capture);
+    flood.count = kCount;
+    flood.size = 4096;
+    {
+        std::unique_lock stall(b.r.log.mu);  // as above: b stops reading
+        const int fd = raw_connect(b.port);
+        raw_send(fd, le32(0));
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        REQUIRE(lunatic_spawn(flooder_entry, nullptr, 0, &flood, nullptr, nullptr) == LUNATIC_OK);
+        // Suspended on the full queue until a declares b lost; then its next send fails.
+        for (int i = 0; i < 400 && flood.result.load() < 0; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        ::close(fd);
+    }
+    CHECK(flood.result.load() == 1);
+    CHECK(flood.sent.load() < kCount);
+    CHECK(log_has(a.r.log, "lost node"));
 }
