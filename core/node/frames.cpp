@@ -68,6 +68,13 @@ const char *decode(const uint8_t *body, std::size_t n, AuthFrame *out) {
     return nullptr;
 }
 
+const char *decode(const uint8_t *body, std::size_t n, StatusFrame *out) {
+    ByteReader r(body, n);
+    out->status = r.u8();
+    if (!r.ok() || !r.at_end() || out->status > kStatusNok) return "a malformed status frame";
+    return nullptr;
+}
+
 const char *decode(const uint8_t *body, std::size_t n, InfoFrame *out) {
     ByteReader r(body, n);
     out->listen_host = r.str(kMaxName);
@@ -218,6 +225,10 @@ void append_frame(std::string &out, const HelloFrame &f) {
 
 void append_frame(std::string &out, const AuthFrame &f) {
     put_frame(out, FrameType::auth, [&](ByteWriter &w) { w.bytes(f.mac.data(), f.mac.size()); });
+}
+
+void append_frame(std::string &out, const StatusFrame &f) {
+    put_frame(out, FrameType::status, [&](ByteWriter &w) { w.u8(f.status); });
 }
 
 void append_frame(std::string &out, const InfoFrame &f) {

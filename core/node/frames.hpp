@@ -54,6 +54,11 @@ struct AuthFrame {
     std::array<uint8_t, kMacBytes> mac{};
 };
 
+// The accepting side's answer to the dialer's AUTH: kStatusOk or kStatusNok.
+struct StatusFrame {
+    uint8_t status = kStatusOk;
+};
+
 struct PeerAddress {
     uint64_t node_id = 0;
     std::string host;
@@ -148,6 +153,7 @@ inline constexpr const char *kWhyOtherVersion = "another protocol version";
 
 const char *decode(const uint8_t *body, std::size_t n, HelloFrame *out);
 const char *decode(const uint8_t *body, std::size_t n, AuthFrame *out);
+const char *decode(const uint8_t *body, std::size_t n, StatusFrame *out);
 const char *decode(const uint8_t *body, std::size_t n, InfoFrame *out);
 const char *decode(const uint8_t *body, std::size_t n, MessageFrame *out);
 const char *decode_heartbeat(const uint8_t *body, std::size_t n);
@@ -163,6 +169,7 @@ const char *decode(const uint8_t *body, std::size_t n, PeerUpFrame *out);
 
 void append_frame(std::string &out, const HelloFrame &f);
 void append_frame(std::string &out, const AuthFrame &f);
+void append_frame(std::string &out, const StatusFrame &f);
 void append_frame(std::string &out, const InfoFrame &f);
 void append_frame(std::string &out, const MessageFrame &f);
 void append_heartbeat(std::string &out);

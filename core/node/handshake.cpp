@@ -27,14 +27,27 @@ Handshake::Step Handshake::on_frame(const uint8_t *frame, std::size_t len) {
         std::copy(mac.begin(), mac.end(), s.auth.mac.begin());
         return s;
     }
-    if (type == FrameType::auth && got_hello_) {
+    if (type == FrameType::auth && got_hello_ && !verified_) {
         AuthFrame auth;
         if (const char *why = decode(body, n, &auth)) return refuse(why);
         if (!mac_equal(auth_mac(cookie_, my_nonce_, hello_.node_id, my_id_), auth.mac.data()))
             return refuse("it did not prove the cookie (wrong cookie)", true);
+        verified_ = true;
+        Step s;
+        if (dialer_) {
+            s.kind = Step::verified;
+        } else {
+            done_ = true;
+            s.kind = Step::up;
+        }
+        return s;
+    }
+    if (type == FrameType::status && dialer_ && verified_) {
+        StatusFrame status;
+        if (const char *why = decode(body, n, &status)) return refuse(why);
         done_ = true;
         Step s;
-        s.kind = Step::up;
+        s.kind = status.status == kStatusOk ? Step::up : Step::declined;
         return s;
     }
     return refuse("an unexpected frame during the handshake");

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>  // before Asio: Boost 1.74's awaitable.hpp uses std::exchange without it
 //
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <boost/asio.hpp>
 #include <cerrno>
@@ -41,6 +42,17 @@ constexpr uint32_t kFirstRedialMs = 50;
 // connection makes few system calls, small enough that a frame queued behind
 // it waits little.
 constexpr std::size_t kWriteBatch = 256 * 1024;
+// A big message goes out in chunks of at most this much payload (or less, if
+// the frame limit is smaller), the writer putting each other frame queued
+// meanwhile between two: a small frame waits behind one chunk, not a 1 MiB
+// frame. Measured (issue 8, 64 MiB beside round trips): worst small round
+// trip 50-66 ms with 1 MiB chunks, 11-17 ms with these and kNotSentLowat.
+constexpr std::size_t kStreamChunkBytes = 128 * 1024;
+// TCP_NOTSENT_LOWAT: the kernel takes at most about this many bytes not yet
+// sent on the wire, so the bytes of a big message do not pile up in the
+// socket buffer ahead of a small frame written after them (bytes in flight
+// are not limited, so throughput on a long path is not).
+constexpr int kNotSentLowat = 64 * 1024;
 
 // Sends closer together than this are a stream: they are left to the io
 // thread, which writes them in batches, instead of each costing a system call
@@ -172,6 +184,17 @@ struct Node::Impl {
     std::vector<std::shared_ptr<tcp::socket>> dialing;         // connects in progress
     std::vector<std::shared_ptr<asio::steady_timer>> redials;  // scheduled redials
     std::unordered_set<uint64_t> gossip_dials;                 // nodes being dialled
+    // Accepted connections whose AUTH verified, not answered yet: a dial of
+    // ours has not said which node it reached, and it may be the crossing one.
+    std::vector<std::shared_ptr<Peer>> parked;
+    // Dials that found the node connected or being connected by another
+    // connection (a crossed dial they lost): they wait for that one.
+    struct UpWaiter {
+        uint64_t node_id;
+        std::shared_ptr<asio::steady_timer> deadline;
+        std::function<void(Status, uint64_t, const std::string &)> cb;
+    };
+    std::vector<UpWaiter> up_waiters;
     std::size_t unauthenticated = 0;  // accepted connections still in their handshake
     bool refusing = false;            // at the cap (logged once each time it is reached)
 
@@ -187,6 +210,11 @@ struct Node::Impl {
     void maybe_dial(uint64_t peer_id, const std::string &host, uint16_t port);
     void schedule_redial(std::string host, uint16_t port, uint64_t old_id, unsigned attempt);
     bool peer_authenticated(const std::shared_ptr<Peer> &peer);
+    bool answer_dialer(const std::shared_ptr<Peer> &peer);
+    void answer_parked();
+    bool dialing_to(uint64_t node_id, const Peer *except) const;
+    void wait_for_up(uint64_t node_id, UpCallback cb);
+    void wake_up_waiters(uint64_t node_id);
     void peer_closed(const std::shared_ptr<Peer> &peer, bool was_up, const std::string &why);
     void close_all();
 };
@@ -319,6 +347,10 @@ private:
     }
     bool handle_frame();
     bool on_handshake();
+    void go_up();
+    // Dialer: closes this connection, which was never up, and hands its
+    // caller to the connection that stays (wait_for_up).
+    bool withdraw(const std::string &why);
     bool on_info(const InfoFrame &f);
     bool on_message(const MessageFrame &f);
     bool on_spawn(const SpawnFrame &f);
@@ -423,12 +455,17 @@ void Peer::start() {
     heartbeat_ms_ = impl_.heartbeat_ms;
     boost::system::error_code ec;
     socket_.set_option(tcp::no_delay(true), ec);  // small frames go out at once
+#ifdef TCP_NOTSENT_LOWAT
+    const int lowat = kNotSentLowat;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat);  // best effort
+#endif
     if (!random_nonce(my_nonce_)) {
         log(LogLevel::error, "cannot greet", "no random bytes from OpenSSL");
         close("no random bytes");
         return;
     }
-    handshake_ = std::make_unique<Handshake>(impl_.id, impl_.node.options().cookie, my_nonce_);
+    handshake_ =
+        std::make_unique<Handshake>(impl_.id, impl_.node.options().cookie, my_nonce_, outbound_);
     HelloFrame hello;
     hello.node_id = impl_.id;
     hello.name = impl_.node.options().name;
@@ -921,15 +958,28 @@ bool Peer::on_handshake() {
         remote_id_ = hello.node_id;
         remote_name = hello.name;
         remote_max_frame_ = hello.max_frame;
-        chunk_ = std::min<std::size_t>(impl_.max_frame, remote_max_frame_) - kMessageOverhead;
+        chunk_ = std::min<std::size_t>(
+            std::min<std::size_t>(impl_.max_frame, remote_max_frame_) - kMessageOverhead,
+            kStreamChunkBytes);
+        if (outbound_ && (impl_.find(remote_id_) || impl_.dialing_to(remote_id_, this))) {
+            // Connected to that node already, or another dial of ours reached
+            // it first: this one goes before it is authenticated, and its
+            // caller waits for the other.
+            return withdraw("already connected or connecting to that node");
+        }
         enqueue_frame(0, make_frame(step.auth));
+        // An accepted connection from this node may be waiting to know where this dial went.
+        if (outbound_) impl_.answer_parked();
         return true;
     }
+    case Handshake::Step::verified:  // dialer: wait for the peer's STATUS
+        return true;
     case Handshake::Step::up:
-        state_ = State::up;
-        handshake_.reset();
-        uncount();
+        if (!outbound_) return impl_.answer_dialer(shared_from_this());
+        go_up();
         return impl_.peer_authenticated(shared_from_this());
+    case Handshake::Step::declined:
+        return withdraw("the node keeps another connection to this one");
     case Handshake::Step::refuse:
         break;
     }
@@ -939,6 +989,27 @@ bool Peer::on_handshake() {
         return false;
     }
     return protocol_error(step.why.c_str());
+}
+
+void Peer::go_up() {
+    state_ = State::up;
+    handshake_.reset();
+    uncount();
+}
+
+bool Peer::withdraw(const std::string &why) {
+    auto cb = std::move(up_cb_);
+    up_cb_ = nullptr;
+    const uint64_t node_id = remote_id_;
+    log(LogLevel::info, "dropped a second connection to", why);
+    close(why);  // never up: no signal to anyone
+    if (cb) {
+        if (impl_.find(node_id))
+            cb(Status::ok, node_id, "");
+        else
+            impl_.wait_for_up(node_id, std::move(cb));
+    }
+    return false;
 }
 
 bool Peer::on_info(const InfoFrame &f) {
@@ -1299,13 +1370,103 @@ bool Node::Impl::peer_authenticated(const std::shared_ptr<Peer> &peer) {
         peer->up_cb_ = nullptr;
         cb(Status::ok, pid, "");
     }
+    wake_up_waiters(pid);
     return true;
+}
+
+// The accepting side's answer to a dialer whose AUTH verified (docs/nodes.md,
+// "Connections"): ok makes this connection the node's, nok keeps another.
+// Both nodes of a crossed dial come to the same answer: the connection
+// dialled by the node with the smaller id stays.
+bool Node::Impl::answer_dialer(const std::shared_ptr<Peer> &peer) {
+    for (const auto &p : open)
+        if (p->outbound() && p->state_ == Peer::State::handshake && p->remote_id() == 0) {
+            // A dial of ours has not heard who it reached: it may be this node
+            // (a crossed dial). Answer once it has (answer_parked).
+            parked.push_back(peer);
+            return true;
+        }
+    const uint64_t rid = peer->remote_id();
+    // A live connection stays (the dialer checks before its AUTH that it has
+    // none, so this is a dial racing a connection just made, or a loss the
+    // node has not noticed yet: the dialer tries again later).
+    bool keep_other = find(rid) != nullptr;
+    // Crossed dials: ours stays if this node has the smaller id.
+    if (!keep_other && id < rid) keep_other = dialing_to(rid, peer.get());
+    if (keep_other) {
+        // The dialer closes the connection when it reads this (or the
+        // handshake deadline does); it never was up on either side.
+        peer->enqueue_frame(0, make_frame(StatusFrame{kStatusNok}));
+        return true;
+    }
+    peer->enqueue_frame(0, make_frame(StatusFrame{kStatusOk}));
+    peer->go_up();
+    return peer_authenticated(peer);
+}
+
+void Node::Impl::answer_parked() {
+    if (parked.empty() || stopped.load()) return;
+    std::vector<std::shared_ptr<Peer>> waiting;
+    waiting.swap(parked);
+    for (auto &p : waiting)
+        if (p->state_ == Peer::State::handshake) answer_dialer(p);
+}
+
+// A dial of ours (other than except) in its handshake that reached node_id.
+bool Node::Impl::dialing_to(uint64_t node_id, const Peer *except) const {
+    for (const auto &p : open)
+        if (p.get() != except && p->outbound() && p->state_ == Peer::State::handshake &&
+            p->remote_id() == node_id)
+            return true;
+    return false;
+}
+
+void Node::Impl::wait_for_up(uint64_t node_id, UpCallback cb) {
+    if (stopped.load()) {
+        cb(Status::no_node, node_id, "the node is stopping");
+        return;
+    }
+    auto timer = std::make_shared<asio::steady_timer>(
+        io, std::chrono::milliseconds(std::min(timeout_ms, kHandshakeDeadlineMs)));
+    up_waiters.push_back(UpWaiter{node_id, timer, std::move(cb)});
+    timer->async_wait([this, timer](const boost::system::error_code &ec) {
+        if (ec) return;
+        auto it = std::find_if(up_waiters.begin(), up_waiters.end(),
+                               [&](const UpWaiter &w) { return w.deadline == timer; });
+        if (it == up_waiters.end()) return;
+        UpWaiter w = std::move(*it);
+        up_waiters.erase(it);
+        w.cb(Status::no_node, w.node_id,
+             "the node kept another connection to this one, which did not come up in time");
+    });
+}
+
+void Node::Impl::wake_up_waiters(uint64_t node_id) {
+    if (up_waiters.empty()) return;
+    std::vector<UpWaiter> woken;
+    for (auto it = up_waiters.begin(); it != up_waiters.end();) {
+        if (it->node_id == node_id) {
+            woken.push_back(std::move(*it));
+            it = up_waiters.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    for (UpWaiter &w : woken) {
+        w.deadline->cancel();
+        w.cb(Status::ok, node_id, "");
+    }
 }
 
 void Node::Impl::peer_closed(const std::shared_ptr<Peer> &peer, bool was_up,
                              const std::string &why) {
     open.erase(std::remove(open.begin(), open.end(), peer), open.end());
-    if (!was_up) return;
+    parked.erase(std::remove(parked.begin(), parked.end(), peer), parked.end());
+    if (!was_up) {
+        // A dial that never said who it reached no longer holds up the answers.
+        if (peer->outbound()) answer_parked();
+        return;
+    }
     std::string host;
     uint16_t port = 0;
     {
@@ -1330,6 +1491,12 @@ void Node::Impl::close_all() {
     for (auto &s : std::vector<std::shared_ptr<tcp::socket>>(dialing)) s->close(ec);
     for (auto &t : std::vector<std::shared_ptr<asio::steady_timer>>(redials)) t->cancel();
     for (auto &p : std::vector<std::shared_ptr<Peer>>(open)) p->close("the node stopped");
+    std::vector<UpWaiter> waiting;
+    waiting.swap(up_waiters);
+    for (UpWaiter &w : waiting) {
+        w.deadline->cancel();
+        w.cb(Status::no_node, w.node_id, "the node is stopping");
+    }
 }
 
 // ------------------------------------------------------------------------ Node

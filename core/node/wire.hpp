@@ -13,7 +13,8 @@
 namespace lunatic::core::node {
 
 constexpr uint32_t kMagic = 0x4e554c31;  // "1LUN" little-endian: first bytes of a HELLO
-constexpr uint16_t kProtocolVersion = 1;
+// 2: the accepting side answers STATUS after the dialer's AUTH (crossed dials).
+constexpr uint16_t kProtocolVersion = 2;
 constexpr std::size_t kNonceBytes = 32;
 constexpr std::size_t kMacBytes = 32;  // HMAC-SHA256
 // A frame is u32 length (of type + body) then a u8 type. Before a peer has
@@ -45,7 +46,12 @@ enum class FrameType : uint8_t {
     lookup = 15,        // from u64, reply tag i64, name str, type str
     lookup_reply = 16,  // to u64, reply tag i64, status i32, pid node u64, pid id u64
     peer_up = 17,       // id u64, host str, port u16 (a node the sender just connected to)
+    status = 18,        // u8 (0 ok: this connection is up, 1 nok: another one to the node stays);
+                        // the accepting side's answer to the dialer's AUTH
 };
+
+constexpr uint8_t kStatusOk = 0;
+constexpr uint8_t kStatusNok = 1;
 
 constexpr uint8_t kChunkFirst = 1;
 constexpr uint8_t kChunkLast = 2;

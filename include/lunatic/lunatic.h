@@ -629,7 +629,8 @@ LUNATIC_API int lunatic_node_start(lunatic_runtime *runtime, const lunatic_node_
  * Connects to the node listening at host:port and waits until both have
  * authenticated, at most timeout_ns (LUNATIC_INFINITE: no limit).
  * *out_node_id (may be NULL) receives its node id. Being connected already is
- * not an error. LUNATIC_ENONODE when it cannot be reached, LUNATIC_EPERM when
+ * not an error; two nodes connecting to each other at the same time both
+ * succeed and end up with one connection. LUNATIC_ENONODE when it cannot be reached, LUNATIC_EPERM when
  * the handshake is refused (another cookie, most likely), LUNATIC_ETIMEDOUT.
  * It blocks the calling thread (from a process: its worker; see lunatic_blocking).
  */

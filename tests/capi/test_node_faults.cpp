@@ -15,7 +15,7 @@
 #include <algorithm>
 #include <barrier>
 
-#include "fixture.hpp"
+#include "node_fixture.hpp"
 
 using namespace capi_test;
 
@@ -29,22 +29,9 @@ constexpr lunatic_tag kPing = 954;
 
 // ------------------------------------------------------------ remote entries
 
-// Echoes every data message back to its sender (same tag and bytes) until kStop.
-int echo_entry(const uint8_t *, size_t, void *) {
-    for (;;) {
-        lunatic_message *m = nullptr;
-        int rc = lunatic_receive(nullptr, 0, 60 * kSec, &m);
-        if (rc != LUNATIC_OK) return rc == LUNATIC_ETIMEDOUT ? 0 : 1;
-        const lunatic_tag tag = lunatic_message_tag(m);
-        if (tag == kStop) {
-            lunatic_message_free(m);
-            return 0;
-        }
-        lunatic_pid from{0, 0};
-        lunatic_message_sender(m, &from);
-        lunatic_send_bytes(from, tag, lunatic_message_data(m), lunatic_message_size(m));
-        lunatic_message_free(m);
-    }
+// Echoes until kStop.
+int echo_entry(const uint8_t *capture, size_t len, void *user) {
+    return echo_until<kStop>(capture, len, user);
 }
 
 // Capture: the reporter's pid. Takes one kBig message and tells the reporter
@@ -91,50 +78,19 @@ void register_entries() {
 
 // ---------------------------------------------------------------------- nodes
 
-struct FaultNode {
-    Runtime r;
-    uint16_t port = 0;
-    uint64_t id = 0;
-
+// A node of these tests: their own cookie, and the heartbeat and timeout given.
+struct FaultNode : TestNode {
     FaultNode(const char *name, bool attach, uint32_t heartbeat_ms = 0, uint32_t timeout_ms = 0)
-        : r(attach ? 2 : 1, attach) {
-        lunatic_node_options o;
-        lunatic_node_options_init(&o);
-        o.name = name;
-        o.cookie = "fault-cookie";
-        o.heartbeat_ms = heartbeat_ms;
-        o.peer_timeout_ms = timeout_ms;
-        int rc = lunatic_node_start(r.rt, &o, &port);
-        REQUIRE_MESSAGE(rc == LUNATIC_OK, "lunatic_node_start: " << lunatic_errmsg());
-        id = lunatic_runtime_node_id(r.rt);
-    }
+        : TestNode(name, attach, config(heartbeat_ms, timeout_ms)) {}
 
-    // How many times `node` appears in lunatic_nodes.
-    int count_of(uint64_t node) {
-        std::vector<lunatic_node_info> out(16);
-        size_t count = 0;
-        REQUIRE(lunatic_nodes(r.rt, out.data(), out.size(), &count) == LUNATIC_OK);
-        int n = 0;
-        for (size_t i = 0; i < std::min(count, out.size()); ++i) n += out[i].id == node;
-        return n;
+    static NodeConfig config(uint32_t heartbeat_ms, uint32_t timeout_ms) {
+        NodeConfig c;
+        c.cookie = "fault-cookie";
+        c.heartbeat_ms = heartbeat_ms;
+        c.timeout_ms = timeout_ms;
+        return c;
     }
 };
-
-lunatic_pid spawn_on(uint64_t node, const char *entry, const void *capture = nullptr,
-                     size_t len = 0, const LogCapture *log = nullptr) {
-    lunatic_pid pid{0, 0};
-    int rc = lunatic_spawn_node(node, entry, capture, len, nullptr, &pid);
-    REQUIRE_MESSAGE(rc == LUNATIC_OK, "lunatic_spawn_node: " << std::string(lunatic_errmsg())
-                                                             << "\nlog:\n"
-                                                             << (log ? log->dump() : ""));
-    return pid;
-}
-
-Msg recv_signal(uint32_t mask, int64_t timeout) {
-    lunatic_message *m = nullptr;
-    if (lunatic_receive_mask(mask, nullptr, 0, timeout, &m) != LUNATIC_OK) return Msg();
-    return Msg(m);
-}
 
 // A round trip to an echo process: true when the same value came back in time.
 bool round_trip(lunatic_pid echo, lunatic_tag tag, uint64_t value, int64_t timeout = kTimeout) {
@@ -142,95 +98,6 @@ bool round_trip(lunatic_pid echo, lunatic_tag tag, uint64_t value, int64_t timeo
     Received r = recv({tag}, timeout);
     return r.rc == LUNATIC_OK && msg_u64(r.msg.get()) == value;
 }
-
-// A TCP proxy on loopback that can freeze: it stops passing bytes either way
-// but keeps both connections open, as a peer that hangs (or a network that
-// drops everything) looks to a node. Only heartbeats can notice it.
-class FreezingProxy {
-public:
-    explicit FreezingProxy(uint16_t target) : target_(target) {
-        listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-        REQUIRE(listen_fd_ >= 0);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        REQUIRE(::bind(listen_fd_, reinterpret_cast<sockaddr *>(&addr), sizeof addr) == 0);
-        REQUIRE(::listen(listen_fd_, 8) == 0);
-        socklen_t len = sizeof addr;
-        ::getsockname(listen_fd_, reinterpret_cast<sockaddr *>(&addr), &len);
-        port = ntohs(addr.sin_port);
-        acceptor_ = std::thread([this] { accept_loop(); });
-    }
-    ~FreezingProxy() {
-        stop_ = true;
-        acceptor_.join();
-        {
-            std::lock_guard<std::mutex> lock(mu_);
-            for (int fd : fds_) ::shutdown(fd, SHUT_RDWR);
-        }
-        for (auto &t : pumps_) t.join();
-        for (int fd : fds_) ::close(fd);
-        ::close(listen_fd_);
-    }
-    void freeze() { frozen_ = true; }
-    uint16_t port = 0;
-
-private:
-    void accept_loop() {
-        while (!stop_) {
-            pollfd p{listen_fd_, POLLIN, 0};
-            if (::poll(&p, 1, 20) <= 0) continue;
-            int c = ::accept(listen_fd_, nullptr, nullptr);
-            if (c < 0) continue;
-            if (frozen_) {  // a frozen peer does not answer new connections either
-                ::close(c);
-                continue;
-            }
-            int s = ::socket(AF_INET, SOCK_STREAM, 0);
-            sockaddr_in addr{};
-            addr.sin_family = AF_INET;
-            addr.sin_port = htons(target_);
-            addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-            if (::connect(s, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0) {
-                ::close(c);
-                ::close(s);
-                continue;
-            }
-            std::lock_guard<std::mutex> lock(mu_);
-            fds_.push_back(c);
-            fds_.push_back(s);
-            pumps_.emplace_back([this, c, s] { pump(c, s); });
-            pumps_.emplace_back([this, c, s] { pump(s, c); });
-        }
-    }
-    void pump(int from, int to) {
-        char buf[65536];
-        while (!stop_) {
-            if (frozen_) {  // hold everything, close nothing
-                std::this_thread::sleep_for(std::chrono::milliseconds(5));
-                continue;
-            }
-            pollfd p{from, POLLIN, 0};
-            if (::poll(&p, 1, 20) <= 0) continue;
-            if (frozen_) continue;
-            ssize_t n = ::recv(from, buf, sizeof buf, 0);
-            if (n <= 0) break;
-            for (ssize_t done = 0; done < n;) {
-                ssize_t w = ::send(to, buf + done, size_t(n - done), MSG_NOSIGNAL);
-                if (w <= 0) return;
-                done += w;
-            }
-        }
-    }
-    uint16_t target_;
-    int listen_fd_ = -1;
-    std::atomic<bool> stop_{false};
-    std::atomic<bool> frozen_{false};
-    std::thread acceptor_;
-    std::mutex mu_;
-    std::vector<int> fds_;
-    std::vector<std::thread> pumps_;
-};
 
 double ms_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -244,7 +111,7 @@ TEST_CASE("node faults: a silent peer is lost after peer_timeout_ms, noconnectio
     constexpr uint32_t kPeerTimeoutMs = 800;
     FaultNode a("a", true, kHeartbeatMs, kPeerTimeoutMs);
     FaultNode b("b", false, kHeartbeatMs, kPeerTimeoutMs);
-    FreezingProxy proxy(b.port);
+    Proxy proxy(b.port);
     uint64_t got = 0;
     REQUIRE(lunatic_node_connect(a.r.rt, "127.0.0.1", proxy.port, kTimeout, &got) == LUNATIC_OK);
     REQUIRE(got == b.id);
@@ -297,19 +164,16 @@ TEST_CASE("node faults: a silent peer is lost after peer_timeout_ms, noconnectio
     CHECK_FALSE(recv_signal(LUNATIC_RECEIVE_SIGNALS, 500 * kMs));
 }
 
-// Known bug (reported to the owner of core/node, not fixed here): each node
-// keeps the connection that authenticated first *on that node* and closes the
-// other as "a duplicate connection". With crossed dials, a may keep a->b while
-// b keeps b->a: each closes the one the other kept, both see "lost node" (a
-// spurious noconnection, spawns failing with ENONODE) until the redial. The
-// fix is a rule both sides agree on (e.g. keep the connection dialled by the
-// node with the smaller id, as Erlang compares names). Until it lands the test
-// runs and reports, but does not fail the suite: may_fail.
-TEST_CASE("node faults: two nodes dialling each other at once end with one working connection" *
-          doctest::may_fail()) {
+// Crossed dials: both sides agree which connection stays (the one dialled by
+// the node with the smaller id, docs/nodes.md "Connections"); the other is
+// closed before it is ever up, so nobody hears of a lost node, and the losing
+// connect() waits for the connection that stays and succeeds.
+TEST_CASE("node faults: two nodes dialling each other at once end with one working connection") {
     register_entries();
     constexpr int kRounds = 20;
     int failed_rounds = 0;
+    int crossed_rounds = 0;   // rounds in which both dials got through to a HELLO
+    int declined_rounds = 0;  // of those, rounds resolved by a STATUS nok
     std::string first_failure;
     for (int round = 0; round < kRounds; ++round) {
         FaultNode a("a", true);
@@ -350,12 +214,21 @@ TEST_CASE("node faults: two nodes dialling each other at once end with one worki
                 why = "nodes() does not list the other node exactly once";
             send_u64(echo, kStop, 0);
         }
+        const std::string logs = a.r.log.dump() + b.r.log.dump();
+        if (why.empty() && logs.find("lost node") != std::string::npos)
+            why = "a node logged a lost node";
+        // Which way the crossing was resolved: the dialer saw a connection up
+        // or under way before its AUTH, or the other node answered nok.
+        crossed_rounds += logs.find("dropped a second connection") != std::string::npos;
+        declined_rounds += logs.find("keeps another connection") != std::string::npos;
         if (!why.empty()) {
             if (failed_rounds++ == 0)
                 first_failure = "round " + std::to_string(round) + ": " + why + "\na:\n" +
                                 a.r.log.dump() + "b:\n" + b.r.log.dump();
         }
     }
+    MESSAGE(crossed_rounds << " of " << kRounds << " rounds dialled crossed (one dial dropped), "
+                           << declined_rounds << " of them resolved by a nok");
     CHECK_MESSAGE(failed_rounds == 0, failed_rounds
                                           << " of " << kRounds
                                           << " rounds failed; the first: " << first_failure);
@@ -407,7 +280,10 @@ TEST_CASE("node faults: a 64 MiB message does not stall small round trips on the
     // The proof of interleaving, not a speed claim: small round trips kept
     // going during the transfer, and none waited for a large part of it.
     CHECK(trips >= 3);
-    CHECK_MESSAGE(worst_ms < transfer_ms / 2,
+    // Measured on a 2-core machine at load 1-2: worst 11-15 ms of a 390-500 ms
+    // transfer (128 KiB chunks, TCP_NOTSENT_LOWAT); 50-210 ms with 1 MiB chunks
+    // and a full socket buffer. A quarter leaves room for a loaded machine.
+    CHECK_MESSAGE(worst_ms < transfer_ms / 4,
                   "a small round trip waited for most of the 64 MiB transfer: the small send (or "
                   "its reply) was held behind the big message, e.g. by backpressure that counts "
                   "every sender's bytes queued for the peer instead of the big sender's own");

@@ -10,7 +10,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 
-#include "fixture.hpp"
+#include "node_fixture.hpp"
 
 using namespace capi_test;
 
@@ -24,28 +24,9 @@ constexpr lunatic_tag kGot = 903;
 // ------------------------------------------------------------ remote entries
 // Entries run on the other node; they report through messages only.
 
-// Echoes every data message back to its sender (same tag and bytes) until kStop
-// (returns 0) or kFail (fails).
-int echo_entry(const uint8_t *, size_t, void *) {
-    for (;;) {
-        lunatic_message *m = nullptr;
-        int rc = lunatic_receive(nullptr, 0, 60 * kSec, &m);
-        if (rc != LUNATIC_OK) return rc == LUNATIC_ETIMEDOUT ? 0 : 1;
-        const lunatic_tag tag = lunatic_message_tag(m);
-        if (tag == kStop) {
-            lunatic_message_free(m);
-            return 0;
-        }
-        if (tag == kFail) {
-            lunatic_message_free(m);
-            lunatic_fail("asked to fail");
-            return 1;
-        }
-        lunatic_pid from{0, 0};
-        lunatic_message_sender(m, &from);
-        lunatic_send_bytes(from, tag, lunatic_message_data(m), lunatic_message_size(m));
-        lunatic_message_free(m);
-    }
+// Echoes until kStop (returns 0) or kFail (fails).
+int echo_entry(const uint8_t *capture, size_t len, void *user) {
+    return echo_until<kStop, kFail>(capture, len, user);
 }
 
 // Capture: the reporter's pid then a name. Registers itself as (name, "t"),
@@ -140,90 +121,11 @@ void register_entries() {
 
 // ---------------------------------------------------------------------- nodes
 
-struct NodeConfig {
-    const char *cookie = "lunatic-test-cookie";
-    uint32_t max_frame = 0;
-    uint32_t heartbeat_ms = 0;
-    uint32_t timeout_ms = 0;
-    std::vector<const char *> attributes;
-};
-
-// A runtime that is a node; the test thread is attached to it if `attach`.
-struct TestNode {
-    Runtime r;
-    uint16_t port = 0;
-    uint64_t id = 0;
-
-    TestNode(const char *name, bool attach, const NodeConfig &c = NodeConfig())
-        : r(attach ? 2 : 1, attach) {
-        lunatic_node_options o;
-        std::memset(&o, 0xAB, sizeof o);  // init must fill every field
-        lunatic_node_options_init(&o);
-        CHECK(o.struct_size == sizeof o);
-        CHECK(o.listen_host == nullptr);
-        CHECK(o.listen_port == 0);
-        o.name = name;
-        o.cookie = c.cookie;
-        o.max_frame_bytes = c.max_frame;
-        o.heartbeat_ms = c.heartbeat_ms;
-        o.peer_timeout_ms = c.timeout_ms;
-        o.attributes = c.attributes.data();
-        o.attribute_count = c.attributes.size();
-        int rc = lunatic_node_start(r.rt, &o, &port);
-        REQUIRE_MESSAGE(rc == LUNATIC_OK, "lunatic_node_start: " << lunatic_errmsg());
-        REQUIRE(port != 0);
-        id = lunatic_runtime_node_id(r.rt);
-    }
-
-    // Connects to `other`; returns the status.
-    int connect(const TestNode &other, uint64_t *out_id = nullptr) {
-        uint64_t got = 0;
-        int rc = lunatic_node_connect(r.rt, "127.0.0.1", other.port, kTimeout, &got);
-        if (out_id) *out_id = got;
-        return rc;
-    }
-
-    std::vector<lunatic_node_info> nodes() {
-        size_t count = 0;
-        std::vector<lunatic_node_info> out(16);
-        REQUIRE(lunatic_nodes(r.rt, out.data(), out.size(), &count) == LUNATIC_OK);
-        out.resize(std::min(count, out.size()));
-        return out;
-    }
-
-    bool knows(uint64_t node_id) {
-        for (const auto &n : nodes())
-            if (n.id == node_id) return true;
-        return false;
-    }
-};
-
-lunatic_pid spawn_on(uint64_t node, const char *entry, const void *capture = nullptr,
-                     size_t len = 0, const lunatic_spawn_options *options = nullptr) {
-    lunatic_pid pid{0, 0};
-    int rc = lunatic_spawn_node(node, entry, capture, len, options, &pid);
-    REQUIRE_MESSAGE(rc == LUNATIC_OK, "lunatic_spawn_node: " << lunatic_errmsg());
-    CHECK(pid.node == node);
-    return pid;
-}
-
-// A signal of the given kinds, or a null message.
-Msg recv_signal(uint32_t mask, int64_t timeout = kTimeout) {
-    lunatic_message *m = nullptr;
-    if (lunatic_receive_mask(mask, nullptr, 0, timeout, &m) != LUNATIC_OK) return Msg();
-    return Msg(m);
-}
-
 // ------------------------------------------------------------ raw sockets
 
 int raw_connect(uint16_t port) {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    const int fd = loopback_connect(port);
     REQUIRE(fd >= 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) == 0);
     return fd;
 }
 
@@ -259,6 +161,9 @@ std::string le32(uint32_t v) {
 }
 
 // A HELLO frame as docs/nodes.md lays it out.
+// The protocol version the node speaks (kProtocolVersion in core/node/wire.hpp).
+constexpr uint16_t kWireVersion = 2;
+
 std::string hello_frame(uint32_t magic, uint16_t version, uint64_t id) {
     std::string body;
     body.push_back(char(1));  // hello
@@ -722,9 +627,9 @@ TEST_CASE("nodes: garbage, oversized, malformed and silent connections close onl
     SUBCASE("a hello with a bad magic, another version, a truncated body") {
         for (int kind = 0; kind < 3; ++kind) {
             int fd = raw_connect(b.port);
-            std::string f = kind == 0   ? hello_frame(0x12345678, 1, 77)
+            std::string f = kind == 0   ? hello_frame(0x12345678, kWireVersion, 77)
                             : kind == 1 ? hello_frame(0x4e554c31, 99, 77)
-                                        : hello_frame(0x4e554c31, 1, 77);
+                                        : hello_frame(0x4e554c31, kWireVersion, 77);
             if (kind == 2) {
                 f.resize(f.size() - 10);
                 f.replace(0, 4, le32(uint32_t(f.size() - 4)));
@@ -744,9 +649,10 @@ TEST_CASE("nodes: garbage, oversized, malformed and silent connections close onl
     }
     SUBCASE("a hello and then silence: the handshake times out") {
         int fd = raw_connect(b.port);
-        raw_send(fd, hello_frame(0x4e554c31, 1, 77));
+        raw_send(fd, hello_frame(0x4e554c31, kWireVersion, 77));
         CHECK(closed_by_peer(fd, std::chrono::milliseconds(10000)));
         ::close(fd);
+        CHECK(log_has(b.r.log, "did not complete in time"));
     }
     // Nothing reached a process and the real peer is still fine.
     REQUIRE(send_u64(echo, 3, 33) == LUNATIC_OK);
@@ -772,87 +678,6 @@ TEST_CASE("nodes: nodes tell each other their peers: a full mesh") {
     REQUIRE(r.rc == LUNATIC_OK);
     CHECK(msg_u64(r.msg.get()) == 22);
 }
-
-namespace {
-
-// A TCP proxy on loopback whose connections can be cut at will, to lose a
-// connection between two nodes that both stay alive.
-class Proxy {
-public:
-    explicit Proxy(uint16_t target) : target_(target) {
-        listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        REQUIRE(::bind(listen_fd_, reinterpret_cast<sockaddr *>(&addr), sizeof addr) == 0);
-        REQUIRE(::listen(listen_fd_, 8) == 0);
-        socklen_t len = sizeof addr;
-        ::getsockname(listen_fd_, reinterpret_cast<sockaddr *>(&addr), &len);
-        port = ntohs(addr.sin_port);
-        acceptor_ = std::thread([this] { accept_loop(); });
-    }
-    ~Proxy() {
-        stop_ = true;
-        cut();
-        acceptor_.join();
-        for (auto &t : pumps_) t.join();
-        for (int fd : fds_) ::close(fd);
-        ::close(listen_fd_);
-    }
-    // Shuts every proxied connection down (new ones are still accepted).
-    void cut() {
-        std::lock_guard<std::mutex> lock(mu_);
-        for (int fd : fds_) ::shutdown(fd, SHUT_RDWR);
-    }
-    uint16_t port = 0;
-
-private:
-    void accept_loop() {
-        while (!stop_) {
-            pollfd p{listen_fd_, POLLIN, 0};
-            if (::poll(&p, 1, 50) <= 0) continue;
-            int c = ::accept(listen_fd_, nullptr, nullptr);
-            if (c < 0) continue;
-            int s = ::socket(AF_INET, SOCK_STREAM, 0);
-            sockaddr_in addr{};
-            addr.sin_family = AF_INET;
-            addr.sin_port = htons(target_);
-            addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-            if (::connect(s, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0) {
-                ::close(c);
-                ::close(s);
-                continue;
-            }
-            std::lock_guard<std::mutex> lock(mu_);
-            fds_.push_back(c);
-            fds_.push_back(s);
-            pumps_.emplace_back([c, s] { pump(c, s); });
-            pumps_.emplace_back([c, s] { pump(s, c); });
-        }
-    }
-    static void pump(int from, int to) {
-        char buf[65536];
-        for (;;) {
-            ssize_t n = ::recv(from, buf, sizeof buf, 0);
-            if (n <= 0) break;
-            for (ssize_t done = 0; done < n;) {
-                ssize_t w = ::send(to, buf + done, size_t(n - done), MSG_NOSIGNAL);
-                if (w <= 0) return;
-                done += w;
-            }
-        }
-        ::shutdown(to, SHUT_WR);
-    }
-    uint16_t target_;
-    int listen_fd_ = -1;
-    std::atomic<bool> stop_{false};
-    std::thread acceptor_;
-    std::mutex mu_;
-    std::vector<int> fds_;
-    std::vector<std::thread> pumps_;
-};
-
-}  // namespace
 
 TEST_CASE("nodes: a lost connection is re-established with backoff") {
     register_entries();

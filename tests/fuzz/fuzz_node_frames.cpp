@@ -150,6 +150,9 @@ bool handle(const uint8_t *frame, std::size_t len, Reassembly &reassembly) {
     case FrameType::lookup:
         plain<node::LookupFrame>(body, n);
         return true;
+    case FrameType::status:
+        plain<node::StatusFrame>(body, n);
+        return true;
     case FrameType::peer_up:
         plain<node::PeerUpFrame>(body, n);
         return true;

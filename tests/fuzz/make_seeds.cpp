@@ -176,8 +176,16 @@ void handshake(const std::string &dir) {
     node::append_heartbeat(good);  // refused: the handshake is over
     write(dir, "hello-auth", 1, good);
     write(dir, "hello-wrong-cookie", 0, good);
+    // Flag 2: the node dialled; the peer answers its AUTH with a STATUS.
+    for (const uint8_t status : {node::kStatusOk, node::kStatusNok}) {
+        std::string dialed = node::make_frame(hello(44));
+        node::append_frame(dialed, node::AuthFrame{});
+        node::append_frame(dialed, node::StatusFrame{status});
+        node::append_heartbeat(dialed);  // refused: the handshake is over
+        write(dir, status == node::kStatusOk ? "dialer-status-ok" : "dialer-status-nok", 3, dialed);
+    }
     node::HelloFrame other = hello(43);
-    other.version = 2;
+    other.version = node::kProtocolVersion + 1;
     write(dir, "hello-other-version", 1, node::make_frame(other));
     write(dir, "auth-first", 1, node::make_frame(node::AuthFrame{}));
 }
