@@ -57,7 +57,7 @@ struct ThreadWakeup {
     void wait(const Clock::time_point *deadline);
 };
 
-class alignas(64) Process {
+class Process {
 public:
     Process(Runtime &runtime, uint64_t id, bool is_thread);
     ~Process();
@@ -71,7 +71,7 @@ public:
 
     // ---- identity
     // The fields of the hot paths (switch, send, receive) come first and fill
-    // three cache lines (the class is cache-line aligned); the rest is touched
+    // the first cache lines; the rest is touched
     // at spawn, exit and by relations. Keep it so when adding fields.
     Runtime &runtime;
     const uint64_t id;
