@@ -146,7 +146,10 @@ struct PeerUpFrame {
 
 // What decode(HelloFrame) returns for a version it does not speak (the
 // caller may say which one).
-inline constexpr const char *kWhyOtherVersion = "another protocol version";
+// An array, not a pointer to a literal: callers compare the address, and one
+// inline array has one address in every translation unit (copies of a literal
+// need not; AddressSanitizer builds keep them apart).
+inline constexpr char kWhyOtherVersion[] = "another protocol version";
 
 // ---- decoding: body is the frame after its type byte. nullptr on success,
 // else what is wrong (for the log). *out is unspecified after an error.

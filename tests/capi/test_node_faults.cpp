@@ -282,8 +282,9 @@ TEST_CASE("node faults: a 64 MiB message does not stall small round trips on the
     CHECK(trips >= 3);
     // Measured on a 2-core machine at load 1-2: worst 11-15 ms of a 390-500 ms
     // transfer (128 KiB chunks, TCP_NOTSENT_LOWAT); 50-210 ms with 1 MiB chunks
-    // and a full socket buffer. A quarter leaves room for a loaded machine.
-    CHECK_MESSAGE(worst_ms < transfer_ms / 4,
+    // and a full socket buffer. Under AddressSanitizer on a loaded machine:
+    // worst 311 ms of 1,375 ms. Half leaves room for both.
+    CHECK_MESSAGE(worst_ms < transfer_ms / 2,
                   "a small round trip waited for most of the 64 MiB transfer: the small send (or "
                   "its reply) was held behind the big message, e.g. by backpressure that counts "
                   "every sender's bytes queued for the peer instead of the big sender's own");
